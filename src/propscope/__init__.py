@@ -1,0 +1,41 @@
+"""propscope: find propaganda techniques in news articles, span by span."""
+
+__version__ = "0.1.0"
+
+from propscope.analysis import Analysis, ModelInfo, Sentence, Span
+from propscope.errors import (
+    EmptyText,
+    InputError,
+    MalformedRow,
+    MissingExtra,
+    ModelError,
+    NoArticles,
+    NotText,
+    PropscopeError,
+    SpanOutOfRange,
+    UnknownTechnique,
+)
+from propscope.model import Analyzer, analyze
+from propscope.techniques import TECHNIQUES, Technique
+
+__all__ = [
+    "__version__",
+    "Analysis",
+    "analyze",
+    "Analyzer",
+    "EmptyText",
+    "InputError",
+    "MalformedRow",
+    "MissingExtra",
+    "ModelError",
+    "ModelInfo",
+    "NoArticles",
+    "NotText",
+    "PropscopeError",
+    "Sentence",
+    "Span",
+    "SpanOutOfRange",
+    "Technique",
+    "TECHNIQUES",
+    "UnknownTechnique",
+]

@@ -1,0 +1,160 @@
+"""The one result type: an ``Analysis`` of a text, which every output consumes.
+
+JSON schema (version 1), as written by ``Analysis.to_dict``::
+
+    {
+      "schema_version": 1,
+      "text": str,                       # exactly as read
+      "spans": [{"start": int, "end": int, "technique": str, "confidence": float}],
+      "sentences": [{"start": int, "end": int, "propaganda": bool, "techniques": [str]}],
+      "score": float,                    # 0..1, see article_score
+      "model": {"name": str, "version": str, "sha256": str}
+    }
+
+Offsets are code-point indices into ``text``, end exclusive. ``technique`` is a PTC label.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from propscope import techniques
+from propscope.errors import InputError, SpanOutOfRange
+from propscope.text import sentence_bounds
+
+SCHEMA_VERSION = 1
+SCORE_RATE = 4.0
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """A technique found in the text: characters [start, end) and how sure the model is."""
+
+    start: int
+    end: int
+    technique: str
+    confidence: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"start": self.start, "end": self.end, "technique": self.technique,
+                "confidence": self.confidence}
+
+
+@dataclass(frozen=True, slots=True)
+class Sentence:
+    """A sentence of the text and the techniques of the spans that overlap it."""
+
+    start: int
+    end: int
+    techniques: tuple[str, ...]
+
+    @property
+    def propaganda(self) -> bool:
+        return bool(self.techniques)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"start": self.start, "end": self.end, "propaganda": self.propaganda,
+                "techniques": list(self.techniques)}
+
+
+@dataclass(frozen=True, slots=True)
+class ModelInfo:
+    """Which model produced an analysis."""
+
+    name: str
+    version: str
+    sha256: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"name": self.name, "version": self.version, "sha256": self.sha256}
+
+
+@dataclass(frozen=True, slots=True)
+class Analysis:
+    """A text, the technique spans found in it, its sentences, and its article score."""
+
+    text: str
+    spans: tuple[Span, ...]
+    sentences: tuple[Sentence, ...]
+    score: float
+    model: ModelInfo
+    schema_version: int = SCHEMA_VERSION
+
+    def __post_init__(self) -> None:
+        for span in self.spans:
+            if not 0 <= span.start < span.end <= len(self.text):
+                raise SpanOutOfRange(
+                    f"span {span.start}-{span.end} ({span.technique}) does not lie inside "
+                    f"the text of {len(self.text)} characters"
+                )
+            techniques.get(span.technique)
+
+    @classmethod
+    def build(cls, text: str, spans: Iterable[Span], model: ModelInfo) -> Analysis:
+        """Derive sentences and score from the spans; the only place either is computed."""
+        ordered = tuple(sorted(spans, key=lambda s: (s.start, s.end, s.technique)))
+        sentences = []
+        sentence_strength = []
+        for start, end in sentence_bounds(text):
+            inside = [s for s in ordered if s.start < end and start < s.end]
+            sentences.append(Sentence(start, end, tuple(sorted({s.technique for s in inside}))))
+            sentence_strength.append(max((s.confidence for s in inside), default=0.0))
+        return cls(text, ordered, tuple(sentences), article_score(sentence_strength), model)
+
+    def span_text(self, span: Span) -> str:
+        return self.text[span.start : span.end]
+
+    def technique_counts(self) -> dict[str, int]:
+        """Spans per PTC label, in glossary order, techniques with no span left out."""
+        counts = {label: 0 for label in techniques.PTC_LABELS}
+        for span in self.spans:
+            counts[span.technique] += 1
+        return {label: n for label, n in counts.items() if n}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema_version": self.schema_version,
+            "text": self.text,
+            "spans": [span.to_dict() for span in self.spans],
+            "sentences": [sentence.to_dict() for sentence in self.sentences],
+            "score": self.score,
+            "model": self.model.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Analysis:
+        """Read back what ``to_dict`` wrote; a wrong shape raises InputError."""
+        try:
+            if data["schema_version"] != SCHEMA_VERSION:
+                raise InputError(
+                    f"analysis has schema version {data['schema_version']}; "
+                    f"this propscope reads version {SCHEMA_VERSION}"
+                )
+            return cls(
+                text=data["text"],
+                spans=tuple(Span(int(s["start"]), int(s["end"]), s["technique"], float(s["confidence"]))
+                            for s in data["spans"]),
+                sentences=tuple(Sentence(int(s["start"]), int(s["end"]), tuple(s["techniques"]))
+                                for s in data["sentences"]),
+                score=float(data["score"]),
+                model=ModelInfo(**data["model"]),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InputError(f"not a propscope analysis: missing or bad field ({exc})") from None
+
+
+def article_score(sentence_strength: Sequence[float]) -> float:
+    """Article score: 1 - exp(-SCORE_RATE * D), where D is the mean over sentences of the
+    highest span confidence in each (0 for a sentence with no span).
+
+    D is the confidence-weighted share of sentences that carry a technique, so the score
+    never falls when a span is added or made more confident. An article with a technique
+    in every sentence at full confidence scores 0.98; one with none scores 0.
+    """
+    if not sentence_strength:
+        return 0.0
+    density = sum(sentence_strength) / len(sentence_strength)
+    return 1.0 - math.exp(-SCORE_RATE * density)

@@ -1,0 +1,126 @@
+"""Pure functions that turn model outputs into spans: stitching windows, decoding token
+probabilities into character spans, pooling span states and naming their technique.
+
+Nothing here runs the encoder, so all of it is tested on hand-made arrays.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from propscope.text import Tokens, line_bounds, snap_to_words
+
+FloatArray = npt.NDArray[np.float32]
+N_FEATURES = 6
+
+
+@dataclass(frozen=True)
+class DecodingParams:
+    """How token probabilities become spans; tuned on held-out articles."""
+
+    high: float = 0.5  # a span needs at least one token this sure
+    low: float = 0.35  # and grows over neighbouring tokens at least this sure
+    max_gap: int = 1  # spans this few tokens apart are joined
+    second_label: float = 0.5  # a span gets its second technique too at this probability
+
+    def to_dict(self) -> dict[str, float]:
+        return {"high": self.high, "low": self.low, "max_gap": self.max_gap, "second_label": self.second_label}
+
+
+def stitch(
+    window_probs: Sequence[FloatArray], window_ranges: Sequence[tuple[int, int]], n_tokens: int
+) -> FloatArray:
+    """Average the per-token probabilities of overlapping windows into one array."""
+    total = np.zeros(n_tokens, dtype=np.float64)
+    counts = np.zeros(n_tokens, dtype=np.float64)
+    for probs, (start, end) in zip(window_probs, window_ranges, strict=True):
+        total[start:end] += probs[: end - start]
+        counts[start:end] += 1
+    if not counts.all():
+        raise ValueError("the windows leave some tokens uncovered")
+    return (total / counts).astype(np.float32)
+
+
+def token_runs(probs: FloatArray, params: DecodingParams) -> list[tuple[int, int]]:
+    """Token ranges [first, last): hysteresis over ``probs``, then joining near neighbours."""
+    above = np.concatenate([[False], probs >= params.low, [False]])
+    edges = np.flatnonzero(np.diff(above.astype(np.int8)))
+    runs = [(int(s), int(e)) for s, e in zip(edges[::2], edges[1::2]) if probs[s:e].max() >= params.high]
+    joined: list[tuple[int, int]] = []
+    for start, end in runs:
+        if joined and start - joined[-1][1] <= params.max_gap:
+            joined[-1] = (joined[-1][0], end)
+        else:
+            joined.append((start, end))
+    return joined
+
+
+def char_spans(
+    text: str, tokens: Tokens, runs: Sequence[tuple[int, int]]
+) -> list[tuple[int, int, int, int]]:
+    """Turn token runs into (start, end, first token, last token) spans snapped to words."""
+    spans = []
+    for first, last in runs:
+        start, end = snap_to_words(
+            text, int(tokens.char_spans[first, 0]), int(tokens.char_spans[last - 1, 1])
+        )
+        if end > start:
+            spans.append((start, end, first, last))
+    return spans
+
+
+def span_features(text: str, tokens: Tokens, spans: Sequence[tuple[int, int]], *, lowered: str | None = None) -> FloatArray:
+    """Article-level facts about each span that a window cannot see, mainly repetition."""
+    lowered = text.lower() if lowered is None else lowered
+    lines = line_bounds(text)
+    line_starts = np.asarray([start for start, _ in lines], dtype=np.int64)
+    features = np.zeros((len(spans), N_FEATURES), dtype=np.float32)
+    for i, (start, end) in enumerate(spans):
+        fragment = lowered[start:end].strip()
+        occurrences = lowered.count(fragment) if fragment else 1
+        first, last = tokens.token_range(start, end)
+        line = lines[max(0, int(np.searchsorted(line_starts, start, side="right")) - 1)]
+        line_length = max(1, line[1] - line[0])
+        features[i] = (
+            np.log1p(max(0, occurrences - 1)),
+            float(occurrences > 1),
+            np.log1p(last - first),
+            np.log1p(end - start),
+            start / max(1, len(text)),
+            min(1.0, (end - start) / line_length),
+        )
+    return features
+
+
+def pool(hidden: FloatArray, first: int, last: int) -> FloatArray:
+    """[mean, first, last] of one window's hidden states over positions [first, last)."""
+    mean = hidden[first:last].mean(axis=0, dtype=np.float32)
+    return np.concatenate([mean, hidden[first], hidden[last - 1]])
+
+
+def _gelu(x: FloatArray) -> FloatArray:
+    return (0.5 * x * (1.0 + np.tanh(0.7978845608028654 * (x + 0.044715 * x**3)))).astype(np.float32)
+
+
+def technique_probabilities(pooled: FloatArray, features: FloatArray, head: dict[str, FloatArray]) -> FloatArray:
+    """The span head: pooled states and features -> a softmax over the 14 techniques."""
+    hidden = _gelu(np.concatenate([pooled, features], axis=1) @ head["hidden_weight"] + head["hidden_bias"])
+    logits = hidden @ head["out_weight"] + head["out_bias"]
+    logits -= logits.max(axis=1, keepdims=True)
+    exp = np.exp(logits)
+    probs: FloatArray = (exp / exp.sum(axis=1, keepdims=True)).astype(np.float32)
+    return probs
+
+
+def best_window(window_ranges: Sequence[tuple[int, int]], first: int, last: int) -> int:
+    """Index of the window that holds most of [first, last), most centrally."""
+    def fit(index: int) -> tuple[int, int]:
+        start, end = window_ranges[index]
+        covered = min(end, last) - max(start, first)
+        margin = min(first - start, end - last)
+        return covered, margin
+    return max(range(len(window_ranges)), key=fit)

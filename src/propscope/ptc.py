@@ -1,0 +1,106 @@
+"""The PTC corpus format: folders of ``article<ID>.txt`` and tab-separated label files."""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+from propscope import techniques
+from propscope.errors import InputError, MalformedRow, NoArticles, SpanOutOfRange
+from propscope.text import read_text
+
+_ARTICLE_NAME = re.compile(r"article(?P<id>[^./\\]+)\.txt")
+UNLABELLED = "?"
+
+
+@dataclass(frozen=True, slots=True)
+class LabelledSpan:
+    """One row of a label file. ``technique`` is a PTC label, or ``?`` in a TC template."""
+
+    article_id: str
+    technique: str
+    start: int
+    end: int
+
+
+def read_articles(folder: Path, *, encoding: str = "utf-8") -> dict[str, str]:
+    """Every ``article<ID>.txt`` in ``folder``, by ID, sorted by ID."""
+    if not folder.is_dir():
+        raise InputError(f"{folder}: no such folder")
+    paths = sorted(
+        (match["id"], path)
+        for path in folder.iterdir()
+        if (match := _ARTICLE_NAME.fullmatch(path.name)) and path.is_file()
+    )
+    if not paths:
+        raise NoArticles(f"{folder}: no article<ID>.txt files in this folder")
+    return {article_id: read_text(path, encoding=encoding) for article_id, path in paths}
+
+
+def read_labels(path: Path, *, with_technique: bool = True) -> list[LabelledSpan]:
+    """Read ``ID<TAB>TECHNIQUE<TAB>START<TAB>END`` rows (the technique may be ``?`` when
+    ``with_technique`` is false). Every malformed row is reported with its line number."""
+    rows = []
+    for number, line in enumerate(read_text(path).splitlines(), start=1):
+        if not line.strip():
+            continue
+        rows.append(_parse_row(line, where=f"{path} line {number}", with_technique=with_technique))
+    return rows
+
+
+def _parse_row(line: str, *, where: str, with_technique: bool) -> LabelledSpan:
+    fields = line.split("\t")
+    if len(fields) != 4:
+        raise MalformedRow(
+            f"{where}: expected 4 tab-separated fields (ID, TECHNIQUE, START, END), "
+            f"got {len(fields)}"
+        )
+    article_id, technique, start_text, end_text = (field.strip() for field in fields)
+    try:
+        start, end = int(start_text), int(end_text)
+    except ValueError:
+        raise MalformedRow(
+            f"{where}: START and END must be whole numbers, got {start_text!r} and {end_text!r}"
+        ) from None
+    if not 0 <= start < end:
+        raise MalformedRow(f"{where}: need 0 <= START < END, got {start} and {end}")
+    if with_technique:
+        try:
+            technique = techniques.get(technique).ptc_label
+        except InputError:
+            raise MalformedRow(
+                f"{where}: unknown technique {technique!r}; "
+                f"expected one of {', '.join(techniques.PTC_LABELS)}"
+            ) from None
+    return LabelledSpan(article_id, technique, start, end)
+
+
+def check_in_range(rows: Iterable[LabelledSpan], articles: Mapping[str, str], *, name: str) -> None:
+    """Raise when a row names an unknown article or a span past the end of its article."""
+    for row in rows:
+        if row.article_id not in articles:
+            raise InputError(f"{name}: article {row.article_id} is not in the articles folder")
+        length = len(articles[row.article_id])
+        if row.end > length:
+            raise SpanOutOfRange(
+                f"{name}: span {row.start}-{row.end} of article {row.article_id} "
+                f"ends past the article's {length} characters"
+            )
+
+
+def by_article(rows: Iterable[LabelledSpan]) -> dict[str, list[LabelledSpan]]:
+    """Group rows by article id."""
+    grouped: dict[str, list[LabelledSpan]] = defaultdict(list)
+    for row in rows:
+        grouped[row.article_id].append(row)
+    return dict(grouped)
+
+
+def write_labels(rows: Sequence[LabelledSpan], out: TextIO) -> None:
+    """Write rows in the PTC format."""
+    for row in rows:
+        out.write(f"{row.article_id}\t{row.technique}\t{row.start}\t{row.end}\n")

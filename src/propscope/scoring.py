@@ -1,0 +1,152 @@
+"""The SemEval-2020 Task 11 measures, written from their definitions.
+
+- SI: span identification F1, techniques ignored, with partial-overlap credit.
+- TC: technique classification micro-F1 over given spans, plus macro-F1 and per technique.
+- FLC: SI's formula, but credit only between spans of the same technique.
+- SLC: F1 of the positive class over lines that some span overlaps.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from propscope import techniques
+from propscope.errors import InputError
+from propscope.ptc import LabelledSpan
+from propscope.text import line_bounds
+
+
+@dataclass(frozen=True)
+class Scores:
+    """Precision, recall and F1 of one measure."""
+
+    precision: float
+    recall: float
+
+    @property
+    def f1(self) -> float:
+        total = self.precision + self.recall
+        return 2 * self.precision * self.recall / total if total else 0.0
+
+    def to_dict(self) -> dict[str, float]:
+        return {"precision": round(self.precision, 4), "recall": round(self.recall, 4), "f1": round(self.f1, 4)}
+
+
+@dataclass(frozen=True)
+class ClassificationScores:
+    """TC figures: micro-F1 (the official one), macro-F1, and F1 per technique."""
+
+    micro_f1: float
+    macro_f1: float
+    per_technique: dict[str, Scores]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "micro_f1": round(self.micro_f1, 4),
+            "macro_f1": round(self.macro_f1, 4),
+            "per_technique": {label: s.to_dict() for label, s in self.per_technique.items()},
+        }
+
+
+def merge(intervals: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Merge intervals that share at least one character."""
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(intervals):
+        if merged and start < merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def _overlap_credit(
+    gold: Mapping[Any, Sequence[tuple[int, int]]], pred: Mapping[Any, Sequence[tuple[int, int]]]
+) -> Scores:
+    precision_sum = recall_sum = 0.0
+    n_gold = sum(len(spans) for spans in gold.values())
+    n_pred = sum(len(spans) for spans in pred.values())
+    for key, predicted in pred.items():
+        for p_start, p_end in predicted:
+            for g_start, g_end in gold.get(key, ()):
+                shared = min(p_end, g_end) - max(p_start, g_start)
+                if shared > 0:
+                    precision_sum += shared / (p_end - p_start)
+                    recall_sum += shared / (g_end - g_start)
+    return Scores(precision_sum / n_pred if n_pred else 0.0, recall_sum / n_gold if n_gold else 0.0)
+
+
+def _grouped(rows: Iterable[LabelledSpan], *, by_technique: bool) -> dict[Any, list[tuple[int, int]]]:
+    groups: dict[Any, list[tuple[int, int]]] = defaultdict(list)
+    for row in rows:
+        key = (row.article_id, row.technique) if by_technique else row.article_id
+        groups[key].append((row.start, row.end))
+    return {key: merge(spans) for key, spans in groups.items()}
+
+
+def span_identification(gold: Iterable[LabelledSpan], pred: Iterable[LabelledSpan]) -> Scores:
+    """SI: overlapping spans merged per article, techniques ignored."""
+    return _overlap_credit(_grouped(gold, by_technique=False), _grouped(pred, by_technique=False))
+
+
+def fragment_level(gold: Iterable[LabelledSpan], pred: Iterable[LabelledSpan]) -> Scores:
+    """FLC: like SI, but spans only earn credit from gold spans of the same technique."""
+    return _overlap_credit(_grouped(gold, by_technique=True), _grouped(pred, by_technique=True))
+
+
+def technique_classification(
+    gold: Sequence[LabelledSpan], pred: Sequence[LabelledSpan]
+) -> ClassificationScores:
+    """TC: ``pred`` labels the same rows as ``gold``, in the same order."""
+    if len(gold) != len(pred):
+        raise InputError(f"TC needs one prediction per gold row: got {len(pred)} for {len(gold)}")
+    for number, (g, p) in enumerate(zip(gold, pred, strict=True), start=1):
+        if (g.article_id, g.start, g.end) != (p.article_id, p.start, p.end):
+            raise InputError(
+                f"prediction row {number} is for {p.article_id} {p.start}-{p.end}, "
+                f"but gold row {number} is {g.article_id} {g.start}-{g.end}"
+            )
+    per_technique = {}
+    for label in techniques.PTC_LABELS:
+        hits = sum(g.technique == label == p.technique for g, p in zip(gold, pred, strict=True))
+        n_pred = sum(p.technique == label for p in pred)
+        n_gold = sum(g.technique == label for g in gold)
+        if n_pred or n_gold:
+            per_technique[label] = Scores(hits / n_pred if n_pred else 0.0, hits / n_gold if n_gold else 0.0)
+    correct = sum(g.technique == p.technique for g, p in zip(gold, pred, strict=True))
+    micro = correct / len(gold) if gold else 0.0
+    macro = sum(s.f1 for s in per_technique.values()) / len(per_technique) if per_technique else 0.0
+    return ClassificationScores(micro, macro, per_technique)
+
+
+def sentence_level(
+    articles: Mapping[str, str], gold: Iterable[LabelledSpan], pred: Iterable[LabelledSpan]
+) -> Scores:
+    """SLC: each line is a sentence, positive when any span overlaps it."""
+    gold_lines = _positive_lines(articles, gold)
+    pred_lines = _positive_lines(articles, pred)
+    hits = len(gold_lines & pred_lines)
+    return Scores(hits / len(pred_lines) if pred_lines else 0.0, hits / len(gold_lines) if gold_lines else 0.0)
+
+
+def _positive_lines(articles: Mapping[str, str], rows: Iterable[LabelledSpan]) -> set[tuple[str, int]]:
+    lines = {article_id: line_bounds(text) for article_id, text in articles.items()}
+    positive = set()
+    for row in rows:
+        for number, (start, end) in enumerate(lines[row.article_id]):
+            if start < row.end and row.start < end:
+                positive.add((row.article_id, number))
+    return positive
+
+
+def evaluate(
+    articles: Mapping[str, str], gold: Sequence[LabelledSpan], pred: Sequence[LabelledSpan]
+) -> dict[str, Any]:
+    """SI, FLC and SLC of predicted spans against gold spans, as one dict."""
+    return {
+        "si": span_identification(gold, pred).to_dict(),
+        "flc": fragment_level(gold, pred).to_dict(),
+        "slc": sentence_level(articles, gold, pred).to_dict(),
+    }

@@ -1,0 +1,174 @@
+"""Reading text and everything about offsets: code points, lines, sentences, tokens, windows.
+
+Offsets are always code-point indices into a Python ``str``, end exclusive. Token-to-character
+alignment happens only here.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import numpy.typing as npt
+
+from propscope.errors import EmptyText, InputError, NotText
+
+if TYPE_CHECKING:
+    from tokenizers import Tokenizer
+
+_BINARY_SNIFF_BYTES = 8192
+_SENTENCE_END = re.compile(r"(?<=[.!?…])[\"'”’)\]]*\s+(?=[\"'“‘(\[]?[A-Z0-9])")
+_TRAILING_PUNCTUATION = ".,;:!?-–—([{"
+
+
+def decode(data: bytes, *, name: str, encoding: str = "utf-8") -> str:
+    """Decode bytes that should be text, or say precisely why they are not."""
+    if b"\x00" in data[:_BINARY_SNIFF_BYTES]:
+        raise NotText(f"{name}: looks like a binary file (it contains NUL bytes), not text")
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        raise NotText(
+            f"{name}: not valid {encoding} at byte {exc.start}; "
+            "if you know its encoding, pass it with --encoding (for example cp1252)"
+        ) from None
+    except LookupError:
+        raise InputError(f"{name}: unknown encoding {encoding!r}") from None
+
+
+def read_text(path: Path, *, encoding: str = "utf-8") -> str:
+    """Read a text file exactly: no newline translation, and a BOM stays a character."""
+    if path.is_dir():
+        raise InputError(f"{path}: is a folder, not a text file")
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot be read ({exc.strerror})") from None
+    return decode(data, name=str(path), encoding=encoding)
+
+
+def require_text(text: str, *, name: str) -> str:
+    """Return ``text`` unchanged, or raise EmptyText when there is nothing to analyse."""
+    if not text.strip():
+        raise EmptyText(f"{name}: the text is empty or only whitespace; nothing to analyse")
+    return text
+
+
+def line_bounds(text: str) -> list[tuple[int, int]]:
+    """(start, end) of every line, without its line break, blank lines included."""
+    bounds = []
+    start = 0
+    for line in text.splitlines(keepends=True):
+        content = line.rstrip("\r\n\u2028\u2029\x0b\x0c\x1c\x1d\x1e\x85")
+        bounds.append((start, start + len(content)))
+        start += len(line)
+    return bounds
+
+
+def sentence_bounds(text: str) -> list[tuple[int, int]]:
+    """Sentences: each non-blank line, split further at sentence-ending punctuation."""
+    bounds = []
+    for line_start, line_end in line_bounds(text):
+        line = text[line_start:line_end]
+        piece_start = 0
+        for match in _SENTENCE_END.finditer(line):
+            bounds.append(_strip(text, line_start + piece_start, line_start + match.start()))
+            piece_start = match.end()
+        bounds.append(_strip(text, line_start + piece_start, line_end))
+    return [(start, end) for start, end in bounds if end > start]
+
+
+def _strip(text: str, start: int, end: int) -> tuple[int, int]:
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return start, end
+
+
+def snap_to_words(text: str, start: int, end: int) -> tuple[int, int]:
+    """Grow a span to whole words, then trim surrounding space and trailing punctuation."""
+    while start > 0 and text[start - 1].isalnum() and text[start].isalnum():
+        start -= 1
+    while end < len(text) and text[end].isalnum() and text[end - 1].isalnum():
+        end += 1
+    start, end = _strip(text, start, end)
+    while end > start and text[end - 1] in _TRAILING_PUNCTUATION:
+        end -= 1
+    return _strip(text, start, end)
+
+
+@dataclass(frozen=True)
+class Tokens:
+    """Word-piece ids of a text and each piece's (start, end) code-point offsets."""
+
+    ids: npt.NDArray[np.int64]
+    char_spans: npt.NDArray[np.int64]
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def token_range(self, start: int, end: int) -> tuple[int, int]:
+        """Indices [first, last) of the tokens that overlap characters [start, end)."""
+        first = int(np.searchsorted(self.char_spans[:, 1], start, side="right"))
+        last = int(np.searchsorted(self.char_spans[:, 0], end, side="left"))
+        return first, max(first, last)
+
+
+def load_tokenizer(path: Path) -> Tokenizer:
+    """Load a tokenizer.json with its stored truncation and padding switched off."""
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(path))
+    tokenizer.no_truncation()
+    tokenizer.no_padding()
+    return tokenizer
+
+
+def tokenize(tokenizer: Tokenizer, text: str) -> Tokens:
+    """Tokenize without special tokens; offsets come back as code points."""
+    encoding = tokenizer.encode(text, add_special_tokens=False)
+    ids = np.asarray(encoding.ids, dtype=np.int64)
+    spans = np.asarray(encoding.offsets, dtype=np.int64).reshape(-1, 2)
+    return Tokens(ids=ids, char_spans=spans)
+
+
+def windows(n_tokens: int, size: int, stride: int) -> list[tuple[int, int]]:
+    """Token windows [start, end) of at most ``size`` that together cover every token.
+
+    Windows start every ``stride`` tokens; the last one is aligned to the end so that no
+    window is shorter than needed.
+    """
+    if n_tokens <= size:
+        return [(0, n_tokens)]
+    starts = list(range(0, n_tokens - size, stride)) + [n_tokens - size]
+    return [(start, start + size) for start in starts]
+
+
+def blocks(
+    n_tokens: int, cut_points: npt.NDArray[np.int64], max_tokens: int
+) -> list[tuple[int, int]]:
+    """Split [0, n_tokens) into blocks of at most ``max_tokens``, cutting at ``cut_points``
+    where possible (sorted token indices where a cut does not split a span), else anywhere.
+    """
+    result = []
+    start = 0
+    while n_tokens - start > max_tokens:
+        limit = start + max_tokens
+        candidates = cut_points[(cut_points > start) & (cut_points <= limit)]
+        cut = int(candidates[-1]) if len(candidates) else limit
+        result.append((start, cut))
+        start = cut
+    result.append((start, n_tokens))
+    return result
+
+
+def line_cut_points(text: str, tokens: Tokens) -> npt.NDArray[np.int64]:
+    """Token indices at which a new line begins: safe places to cut a long text."""
+    starts = np.asarray([start for start, _ in line_bounds(text)[1:]], dtype=np.int64)
+    return np.unique(np.searchsorted(tokens.char_spans[:, 0], starts, side="left"))

@@ -1,0 +1,434 @@
+"""Training: the only module that imports torch and transformers (the ``train`` extra).
+
+One encoder pass per window feeds two heads: a token tagger that says which tokens lie inside
+any technique span, and a span classifier that names the technique of a span from the pooled
+contextual states of its tokens plus a few article-level features (such as how often the span's
+text recurs). At inference the same pooling runs in numpy, see ``decoding``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import math
+import random
+import time
+import tomllib
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from propscope import decoding, ptc, techniques
+from propscope.errors import InputError, MissingExtra
+from propscope.text import Tokens, load_tokenizer, tokenize
+
+try:
+    import torch
+    from torch import nn
+    from transformers import AutoModel
+except ImportError as exc:  # pragma: no cover - depends on the install
+    raise MissingExtra(
+        "training needs torch and transformers: pip install 'propscope[train]'"
+    ) from exc
+
+DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "minilm.toml"
+
+
+# ---------------------------------------------------------------- config
+
+
+def load_config(path: Path, overrides: Sequence[str] = ()) -> dict[str, dict[str, Any]]:
+    """Read a TOML recipe and apply ``section.key=value`` overrides (values parsed as TOML)."""
+    try:
+        config = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such config file") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(f"{path}: not valid TOML ({exc})") from None
+    for override in overrides:
+        dotted, sep, raw = override.partition("=")
+        section, dot, key = dotted.partition(".")
+        if not sep or not dot or section not in config or key not in config[section]:
+            raise InputError(
+                f"--set {override!r}: expected section.key=value with a key the config has"
+            )
+        config[section][key] = tomllib.loads(f"value = {raw}")["value"]
+    return config
+
+
+def encoder_dir(name: str) -> Path:
+    """Folder of the pretrained encoder: a folder path, or a PyPI package with a model/ folder."""
+    if Path(name).is_dir():
+        return Path(name)
+    spec = importlib.util.find_spec(name.replace("-", "_"))
+    if spec is None or spec.origin is None:
+        raise MissingExtra(f"the encoder package {name} is not installed: pip install {name}")
+    return Path(spec.origin).parent / "model"
+
+
+# ---------------------------------------------------------------- data
+
+
+@dataclass
+class TrainingArticle:
+    """An article tokenized, with its in-span token labels and its distinct gold spans."""
+
+    article_id: str
+    text: str
+    tokens: Tokens
+    in_span: np.ndarray  # (n_tokens,) float32, 1 inside any gold span
+    span_tokens: np.ndarray  # (n_spans, 2) token [first, last)
+    span_targets: np.ndarray  # (n_spans, 14) label distribution
+    span_features: np.ndarray  # (n_spans, N_FEATURES)
+
+
+def prepare(article_id: str, text: str, rows: Sequence[ptc.LabelledSpan], tokenizer: Any) -> TrainingArticle:
+    tokens = tokenize(tokenizer, text)
+    in_span = np.zeros(len(tokens), dtype=np.float32)
+    labels: dict[tuple[int, int], set[int]] = {}
+    for row in rows:
+        first, last = tokens.token_range(row.start, row.end)
+        in_span[first:last] = 1.0
+        labels.setdefault((row.start, row.end), set()).add(techniques.index(row.technique))
+    spans = sorted(labels)
+    targets = np.zeros((len(spans), len(techniques.TECHNIQUES)), dtype=np.float32)
+    for i, span in enumerate(spans):
+        targets[i, sorted(labels[span])] = 1.0 / len(labels[span])
+    return TrainingArticle(
+        article_id=article_id,
+        text=text,
+        tokens=tokens,
+        in_span=in_span,
+        span_tokens=np.asarray([tokens.token_range(s, e) for s, e in spans], dtype=np.int64).reshape(-1, 2),
+        span_targets=targets,
+        span_features=decoding.span_features(text, tokens, spans),
+    )
+
+
+def _special_ids(tokenizer: Any) -> tuple[int, int]:
+    cls_id, sep_id = tokenizer.token_to_id("[CLS]"), tokenizer.token_to_id("[SEP]")
+    if cls_id is None or sep_id is None:
+        raise InputError("the encoder's tokenizer has no [CLS] or [SEP] token")
+    return int(cls_id), int(sep_id)
+
+
+def split_articles(ids: Sequence[str], fraction: float, seed: int) -> tuple[list[str], list[str]]:
+    """A seeded split by article: (train ids, validation ids)."""
+    shuffled = sorted(ids)
+    random.Random(seed).shuffle(shuffled)
+    n_validation = max(1, round(len(shuffled) * fraction))
+    return sorted(shuffled[n_validation:]), sorted(shuffled[:n_validation])
+
+
+def epoch_windows(
+    articles: Sequence[TrainingArticle], content_tokens: int, rng: random.Random
+) -> list[tuple[int, int, int]]:
+    """(article index, start, end) windows of whole articles, at a fresh random offset."""
+    result = []
+    for index, article in enumerate(articles):
+        n = len(article.tokens)
+        offset = rng.randrange(content_tokens)
+        starts = {max(0, min(s, n - content_tokens)) for s in range(-offset, n, content_tokens)}
+        result += [(index, s, min(n, s + content_tokens)) for s in sorted(starts)]
+    rng.shuffle(result)
+    return result
+
+
+@dataclass
+class Batch:
+    input_ids: torch.Tensor
+    attention_mask: torch.Tensor
+    in_span: torch.Tensor
+    span_rows: torch.Tensor  # (n_spans,) batch row of each span
+    span_tokens: torch.Tensor  # (n_spans, 2) positions inside the padded window
+    span_features: torch.Tensor
+    span_targets: torch.Tensor
+
+
+def collate(
+    articles: Sequence[TrainingArticle],
+    windows: Sequence[tuple[int, int, int]],
+    cls_id: int,
+    sep_id: int,
+) -> Batch:
+    width = max(end - start for _, start, end in windows) + 2
+    ids = np.zeros((len(windows), width), dtype=np.int64)
+    mask = np.zeros((len(windows), width), dtype=np.int64)
+    in_span = np.zeros((len(windows), width), dtype=np.float32)
+    rows, positions, features, targets = [], [], [], []
+    for row, (index, start, end) in enumerate(windows):
+        article = articles[index]
+        n = end - start
+        ids[row, : n + 2] = [cls_id, *article.tokens.ids[start:end], sep_id]
+        mask[row, : n + 2] = 1
+        in_span[row, 1 : n + 1] = article.in_span[start:end]
+        inside = (article.span_tokens[:, 0] >= start) & (article.span_tokens[:, 1] <= end)
+        inside &= article.span_tokens[:, 1] > article.span_tokens[:, 0]
+        for span in np.flatnonzero(inside):
+            rows.append(row)
+            positions.append(article.span_tokens[span] - start + 1)
+        features.append(article.span_features[inside])
+        targets.append(article.span_targets[inside])
+    return Batch(
+        input_ids=torch.from_numpy(ids),
+        attention_mask=torch.from_numpy(mask),
+        in_span=torch.from_numpy(in_span),
+        span_rows=torch.tensor(rows, dtype=torch.long),
+        span_tokens=torch.from_numpy(np.asarray(positions, dtype=np.int64).reshape(-1, 2)),
+        span_features=torch.from_numpy(np.concatenate(features).astype(np.float32)),
+        span_targets=torch.from_numpy(np.concatenate(targets)),
+    )
+
+
+# ---------------------------------------------------------------- model
+
+
+class TaggerModel(nn.Module):
+    """Encoder + in-span token head + span technique head."""
+
+    def __init__(self, encoder_path: Path, span_hidden: int, dropout: float, prior: float) -> None:
+        super().__init__()
+        self.encoder = AutoModel.from_pretrained(encoder_path, add_pooling_layer=False)
+        width = self.encoder.config.hidden_size
+        self.dropout = nn.Dropout(dropout)
+        self.token_head = nn.Linear(width, 1)
+        # Start at the base rate's log-odds: a zero bias makes the tagger collapse early on.
+        nn.init.zeros_(self.token_head.weight)
+        nn.init.constant_(self.token_head.bias, math.log(prior / (1 - prior)))
+        self.span_hidden = nn.Linear(3 * width + decoding.N_FEATURES, span_hidden)
+        self.span_out = nn.Linear(span_hidden, len(techniques.TECHNIQUES))
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        return self.token_head(self.dropout(hidden)).squeeze(-1), hidden
+
+    def classify(
+        self, hidden: torch.Tensor, rows: torch.Tensor, positions: torch.Tensor, features: torch.Tensor
+    ) -> torch.Tensor:
+        steps = torch.arange(hidden.shape[1], device=hidden.device)
+        member = (steps[None, :] >= positions[:, :1]) & (steps[None, :] < positions[:, 1:])
+        states = hidden[rows]
+        mean = (states * member[..., None]).sum(1) / member.sum(1, keepdim=True)
+        first = states[torch.arange(len(rows)), positions[:, 0]]
+        last = states[torch.arange(len(rows)), positions[:, 1] - 1]
+        pooled = self.dropout(torch.cat([mean, first, last, features], dim=-1))
+        hidden_layer = nn.functional.gelu(self.span_hidden(pooled), approximate="tanh")
+        logits: torch.Tensor = self.span_out(self.dropout(hidden_layer))
+        return logits
+
+
+class _Exported(nn.Module):
+    def __init__(self, model: TaggerModel) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        logits, hidden = self.model(input_ids, attention_mask)
+        return torch.sigmoid(logits), hidden
+
+
+# ---------------------------------------------------------------- training loop
+
+
+@dataclass
+class Corpus:
+    """The PTC folder read once, split by article."""
+
+    articles: dict[str, str]
+    labels: list[ptc.LabelledSpan]
+    train_ids: list[str]
+    validation_ids: list[str]
+
+
+def load_corpus(data_dir: Path, data_cfg: Mapping[str, Any]) -> Corpus:
+    articles = ptc.read_articles(data_dir / "articles")
+    labels = ptc.read_labels(data_dir / "labels-flc.tsv")
+    ptc.check_in_range(labels, articles, name=str(data_dir / "labels-flc.tsv"))
+    train_ids, validation_ids = split_articles(
+        list(articles), float(data_cfg["validation_fraction"]), int(data_cfg["split_seed"])
+    )
+    return Corpus(articles, labels, train_ids, validation_ids)
+
+
+def fit(
+    config: Mapping[str, Mapping[str, Any]],
+    corpus: Corpus,
+    *,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> tuple[TaggerModel, list[dict[str, float]]]:
+    """Train the model on the corpus's training articles; returns it and the per-epoch log."""
+    train_cfg, model_cfg = config["train"], config["model"]
+    seed = int(train_cfg["seed"])
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    torch.set_num_threads(int(train_cfg["threads"]))
+
+    source = encoder_dir(model_cfg["encoder"])
+    tokenizer = load_tokenizer(source / "tokenizer.json")
+    grouped = ptc.by_article(corpus.labels)
+    prepared = [prepare(i, corpus.articles[i], grouped.get(i, []), tokenizer) for i in corpus.train_ids]
+    prior = float(np.mean(np.concatenate([a.in_span for a in prepared])))
+
+    model = TaggerModel(source, int(model_cfg["span_hidden"]), float(train_cfg["dropout"]), prior)
+    heads = [p for n, p in model.named_parameters() if not n.startswith("encoder.")]
+    optimizer = torch.optim.AdamW(
+        [
+            {"params": model.encoder.parameters(), "lr": float(train_cfg["encoder_lr"])},
+            {"params": heads, "lr": float(train_cfg["head_lr"])},
+        ],
+        weight_decay=float(train_cfg["weight_decay"]),
+    )
+    content = int(model_cfg["window_tokens"]) - 2
+    batch_size = int(train_cfg["batch_size"])
+    epochs = int(train_cfg["epochs"])
+    rng = random.Random(seed)
+    per_epoch = math.ceil(len(epoch_windows(prepared, content, random.Random(0))) / batch_size)
+    total_steps = per_epoch * epochs
+    warmup = max(1, int(total_steps * float(train_cfg["warmup_fraction"])))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: min((step + 1) / warmup, max(0.0, (total_steps - step) / (total_steps - warmup)))
+    )
+    cls_id, sep_id = _special_ids(tokenizer)
+    span_weight = float(train_cfg["span_loss_weight"])
+    log: list[dict[str, float]] = []
+    step = 0
+    started = time.monotonic()
+    model.train()
+    for epoch in range(epochs):
+        windows = epoch_windows(prepared, content, rng)
+        totals = {"token_loss": 0.0, "span_loss": 0.0}
+        for first in range(0, len(windows), batch_size):
+            batch = collate(prepared, windows[first : first + batch_size], cls_id, sep_id)
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bool(train_cfg["bf16"])):
+                logits, hidden = model(batch.input_ids, batch.attention_mask)
+                span_logits = model.classify(hidden, batch.span_rows, batch.span_tokens, batch.span_features)
+            real = batch.attention_mask.bool()
+            real[:, 0] = False
+            token_loss = nn.functional.binary_cross_entropy_with_logits(
+                logits.float()[real], batch.in_span[real]
+            )
+            loss = token_loss
+            if len(batch.span_rows):
+                span_loss = nn.functional.cross_entropy(span_logits.float(), batch.span_targets)
+                loss = loss + span_weight * span_loss
+                totals["span_loss"] += span_loss.detach().item()
+            totals["token_loss"] += token_loss.detach().item()
+            optimizer.zero_grad()
+            loss.backward()  # type: ignore[no-untyped-call]
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            scheduler.step()
+            step += 1
+            if progress:
+                progress("train", step, total_steps)
+        batches = math.ceil(len(windows) / batch_size)
+        log.append({"epoch": epoch + 1, **{k: v / batches for k, v in totals.items()},
+                    "minutes": (time.monotonic() - started) / 60})
+
+    model.eval()
+    return model, log
+
+
+def train(
+    config: Mapping[str, Mapping[str, Any]],
+    data_dir: Path,
+    out_dir: Path,
+    *,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> dict[str, Any]:
+    """Train, export ONNX, tune decoding on the held-out articles, and write the model folder.
+
+    Returns the validation figures. ``progress(stage, done, total)`` is called as work advances.
+    """
+    corpus = load_corpus(data_dir, config["data"])
+    model, log = fit(config, corpus, progress=progress)
+    return export(model, config, corpus, out_dir, log=log, data_sha256=data_digest(data_dir), progress=progress)
+
+
+def export(
+    model: TaggerModel,
+    config: Mapping[str, Mapping[str, Any]],
+    corpus: Corpus,
+    out_dir: Path,
+    *,
+    log: list[dict[str, float]],
+    data_sha256: str,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> dict[str, Any]:
+    """Write ONNX and the span head, tune decoding on validation articles, write the card."""
+    from propscope import model_card
+    from propscope.calibration import build_model_folder
+
+    model_cfg = config["model"]
+    source = encoder_dir(model_cfg["encoder"])
+    out_dir.mkdir(parents=True, exist_ok=True)
+    onnx_path = out_dir / "encoder.fp32.onnx"
+    _export_onnx(model, onnx_path)
+    head = {
+        "hidden_weight": model.span_hidden.weight.detach().float().numpy().T,
+        "hidden_bias": model.span_hidden.bias.detach().float().numpy(),
+        "out_weight": model.span_out.weight.detach().float().numpy().T,
+        "out_bias": model.span_out.bias.detach().float().numpy(),
+    }
+    recipe = {"config": config, "train_articles": corpus.train_ids,
+              "validation_articles": corpus.validation_ids, "data_sha256": data_sha256, "training_log": log}
+    figures = build_model_folder(
+        out_dir,
+        onnx_path=onnx_path,
+        tokenizer_path=source / "tokenizer.json",
+        head=head,
+        model_cfg=model_cfg,
+        quantize=str(config["export"]["quantize"]),
+        validation={i: corpus.articles[i] for i in corpus.validation_ids},
+        gold=[row for row in corpus.labels if row.article_id in set(corpus.validation_ids)],
+        progress=progress,
+    )
+    model_card.write(out_dir, recipe=recipe, figures=figures)
+    return figures
+
+
+def data_digest(data_dir: Path) -> str:
+    """sha256 over the label file and every article, in name order."""
+    digest = hashlib.sha256()
+    for path in [data_dir / "labels-flc.tsv", *sorted((data_dir / "articles").glob("article*.txt"))]:
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def _export_onnx(model: TaggerModel, path: Path) -> None:
+    """Export with dynamic batch and length, then check ONNX Runtime agrees with torch on a
+    padded batch of another shape: tracing can freeze shape-dependent branches."""
+    import onnxruntime
+
+    example = torch.ones((2, 16), dtype=torch.long)
+    # The TorchScript exporter gives a plain graph that the int8 quantizer handles well;
+    # torch calls it deprecated and warns about traced branches, which the check below covers.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            _Exported(model),
+            (example, example),
+            str(path),
+            input_names=["input_ids", "attention_mask"],
+            output_names=["in_span", "hidden"],
+            dynamic_axes={n: {0: "batch", 1: "tokens"} for n in ("input_ids", "attention_mask", "in_span", "hidden")},
+            opset_version=17,
+            dynamo=False,
+        )
+    generator = torch.Generator().manual_seed(0)
+    ids = torch.randint(1000, 2000, (3, 40), generator=generator)
+    mask = torch.ones_like(ids)
+    mask[1, 25:] = 0
+    with torch.no_grad():
+        expected = torch.sigmoid(model(ids, mask)[0]).numpy()
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    actual = session.run(["in_span"], {"input_ids": ids.numpy(), "attention_mask": mask.numpy()})[0]
+    real = mask.numpy().astype(bool)
+    if not np.allclose(actual[real], expected[real], atol=1e-2):
+        raise RuntimeError(f"ONNX export disagrees with torch (max diff {abs(actual - expected)[real].max():.4f})")

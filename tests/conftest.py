@@ -1,0 +1,82 @@
+"""Shared fixtures: hand-made texts and corpora, the shipped model, and a tiny encoder."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from propscope.model import Analyzer, shipped_model_dir
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_PTC = REPO.parent / "shared" / "data" / "ptc-train"
+
+PROPAGANDA = (REPO / "examples" / "article.txt").read_text(encoding="utf-8")
+
+CALM = """Regional rail operator reports quarterly ridership
+
+The regional rail operator said on Monday that 4.2 million passengers used its trains in the third quarter, up 3 percent from the same period last year.
+
+The company attributed the increase to two new weekday services between the airport and the city centre, which began in June.
+
+Average punctuality was 91 percent, compared with 89 percent a year earlier, according to figures published on the operator's website.
+
+The operator plans to publish its annual report in March. A spokesperson said ticket prices would be reviewed in the autumn, as in previous years.
+"""
+
+# Invented articles in the PTC layout: (text, [(technique, fragment), ...]).
+TINY_ARTICLES = {
+    "1": ("Title one\n\nThe corrupt elite betrayed our glorious nation again.\nThe vote is on Tuesday.\n",
+          [("Loaded_Language", "corrupt elite"), ("Flag-Waving", "our glorious nation")]),
+    "2": ("Title two\n\nThe council met on Monday.\nThese traitors will destroy everything we love.\n",
+          [("Name_Calling,Labeling", "traitors"), ("Appeal_to_fear-prejudice", "will destroy everything we love")]),
+    "3": ("Title three\n\nCan we trust anything they say?\nThe budget was published.\nStop the steal!\n",
+          [("Doubt", "Can we trust anything they say?"), ("Slogans", "Stop the steal!")]),
+    "4": ("Title four\n\nThe report was released on Friday. Officials said it was on time.\n", []),
+}
+
+
+def write_tiny_corpus(folder: Path) -> Path:
+    """A PTC-shaped folder (articles/, labels-flc.tsv) built from TINY_ARTICLES."""
+    (folder / "articles").mkdir(parents=True)
+    rows = []
+    for article_id, (text, spans) in TINY_ARTICLES.items():
+        (folder / "articles" / f"article{article_id}.txt").write_text(text, encoding="utf-8")
+        for technique, fragment in spans:
+            start = text.index(fragment)
+            rows.append(f"{article_id}\t{technique}\t{start}\t{start + len(fragment)}\n")
+    (folder / "labels-flc.tsv").write_text("".join(rows), encoding="utf-8")
+    return folder
+
+
+@pytest.fixture
+def tiny_corpus(tmp_path: Path) -> Path:
+    return write_tiny_corpus(tmp_path / "corpus")
+
+
+@pytest.fixture(scope="session")
+def analyzer() -> Analyzer:
+    """The shipped model, loaded once per test session."""
+    return Analyzer()
+
+
+@pytest.fixture(scope="session")
+def shared_ptc() -> Path:
+    """The PTC training split beside the repository. Tests that use it fail without it."""
+    if not (SHARED_PTC / "labels-flc.tsv").is_file():
+        pytest.fail(f"this test needs the PTC training split in {SHARED_PTC}, which is missing")
+    return SHARED_PTC
+
+
+@pytest.fixture(scope="session")
+def tiny_encoder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A randomly initialised 1-layer BERT with the MiniLM vocabulary, saved like a real one."""
+    from transformers import BertConfig, BertModel
+
+    folder = tmp_path_factory.mktemp("tiny-encoder")
+    config = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=512)
+    BertModel(config).save_pretrained(folder)
+    shutil.copyfile(shipped_model_dir() / "tokenizer.json", folder / "tokenizer.json")
+    return folder

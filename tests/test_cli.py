@@ -1,0 +1,131 @@
+"""The propscope command, driven through click's CliRunner with the shipped model."""
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from propscope.cli import cli
+
+from .conftest import CALM, PROPAGANDA, TINY_ARTICLES
+
+
+def run(*args: str, stdin: bytes | None = None) -> Result:
+    return CliRunner().invoke(cli, list(args), input=stdin)
+
+
+def assert_clean_error(result: Result, message: str) -> None:
+    assert result.exit_code == 1, result.output
+    assert "Error:" in result.output and message in result.output
+    assert "Traceback" not in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_analyze_prints_a_legend_and_score(tmp_path: Path) -> None:
+    path = tmp_path / "article.txt"
+    path.write_text(PROPAGANDA, encoding="utf-8")
+    result = run("analyze", str(path))
+    assert result.exit_code == 0, result.output
+    assert "Legend:" in result.output and "Score:" in result.output
+    assert "\x1b[" not in result.output  # not a terminal: no colour codes
+
+
+def test_analyze_json_keeps_the_exact_text(tmp_path: Path) -> None:
+    text = "\ufeff" + PROPAGANDA.replace("\n", "\r\n")
+    path = tmp_path / "article.txt"
+    path.write_bytes(text.encode("utf-8"))
+    data = json.loads(run("analyze", str(path), "--format", "json").output)
+    assert data["text"] == text
+    assert data["schema_version"] == 1 and data["model"]["name"] == "propscope-minilm"
+    assert data["spans"] and all(text[s["start"]:s["end"]].strip() for s in data["spans"])
+    assert set(data["sentences"][0]) == {"start", "end", "propaganda", "techniques"}
+    assert 0 <= data["score"] <= 1
+
+
+def test_analyze_reads_stdin() -> None:
+    result = run("analyze", "-", "--format", "json", stdin=CALM.encode())
+    assert result.exit_code == 0
+    assert json.loads(result.output)["text"] == CALM
+
+
+def test_predict_writes_ptc_rows(tiny_corpus: Path, tmp_path: Path) -> None:
+    out = tmp_path / "pred.tsv"
+    result = run("predict", str(tiny_corpus / "articles"), "-o", str(out))
+    assert result.exit_code == 0, result.output
+    for line in out.read_text().splitlines():
+        article_id, technique, start, end = line.split("\t")
+        assert article_id in TINY_ARTICLES and int(start) < int(end)
+
+
+def test_predict_spans_labels_every_row_in_order(tiny_corpus: Path, tmp_path: Path) -> None:
+    template = tmp_path / "spans.tsv"
+    template.write_text("2\t?\t44\t52\n1\t?\t15\t28\n1\t?\t15\t28\n", encoding="utf-8")
+    out = tmp_path / "pred.tsv"
+    result = run("predict", str(tiny_corpus / "articles"), "--spans", str(template), "-o", str(out))
+    assert result.exit_code == 0, result.output
+    rows = [line.split("\t") for line in out.read_text().splitlines()]
+    assert [(r[0], r[2], r[3]) for r in rows] == [("2", "44", "52"), ("1", "15", "28"), ("1", "15", "28")]
+    assert rows[1][1] != rows[2][1]  # a repeated span gets its next-best technique
+
+
+def test_evaluate_prints_all_four_measures(tiny_corpus: Path, tmp_path: Path) -> None:
+    gold = tiny_corpus / "labels-flc.tsv"
+    result = run("evaluate", str(tiny_corpus / "articles"), "--gold", str(gold), "--pred", str(gold), "--json")
+    figures = json.loads(result.output)
+    assert figures["si"]["f1"] == figures["flc"]["f1"] == figures["slc"]["f1"] == 1.0
+    assert figures["tc"]["micro_f1"] == 1.0
+    text = run("evaluate", str(tiny_corpus / "articles"), "--gold", str(gold), "--pred", str(gold)).output
+    assert "SI " in text and "FLC" in text and "SLC" in text and "TC   micro-F1 1.0000" in text
+
+
+def test_evaluate_without_row_for_row_labels_skips_tc(tiny_corpus: Path, tmp_path: Path) -> None:
+    pred = tmp_path / "pred.tsv"
+    pred.write_text("1\tDoubt\t0\t5\n", encoding="utf-8")
+    result = run("evaluate", str(tiny_corpus / "articles"), "--gold", str(tiny_corpus / "labels-flc.tsv"), "--pred", str(pred))
+    assert result.exit_code == 0 and "TC   not computed" in result.output
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "the text is empty or only whitespace"),
+        (b"  \n\t\n", "the text is empty or only whitespace"),
+        (b"\x7fELF\x02\x01\x01\x00\x00\x00", "looks like a binary file"),
+        ("caf\u00e9".encode("cp1252"), "not valid utf-8 at byte 3; if you know its encoding, pass it with --encoding"),
+    ],
+)
+def test_analyze_bad_files(tmp_path: Path, content: bytes, message: str) -> None:
+    path = tmp_path / "input.txt"
+    path.write_bytes(content)
+    assert_clean_error(run("analyze", str(path)), f"{path}: {message}")
+
+
+def test_analyze_other_encoding_when_told(tmp_path: Path) -> None:
+    path = tmp_path / "latin.txt"
+    path.write_bytes("The caf\u00e9 opened on Monday.".encode("cp1252"))
+    result = run("analyze", str(path), "--encoding", "cp1252", "--format", "json")
+    assert result.exit_code == 0 and json.loads(result.output)["text"] == "The caf\u00e9 opened on Monday."
+
+
+def test_analyze_missing_file_and_empty_stdin(tmp_path: Path) -> None:
+    assert_clean_error(run("analyze", str(tmp_path / "nope.txt")), "nope.txt: no such file")
+    assert_clean_error(run("analyze", "-", stdin=b" \n"), "stdin: the text is empty")
+
+
+def test_predict_folder_without_articles(tmp_path: Path) -> None:
+    assert_clean_error(run("predict", str(tmp_path), "-o", str(tmp_path / "p.tsv")), "no article<ID>.txt files")
+
+
+def test_malformed_label_row_names_the_line(tiny_corpus: Path, tmp_path: Path) -> None:
+    pred = tmp_path / "pred.tsv"
+    pred.write_text("1\tDoubt\t0\t5\n1\tDoubt\t7\n", encoding="utf-8")
+    result = run("evaluate", str(tiny_corpus / "articles"), "--gold", str(tiny_corpus / "labels-flc.tsv"), "--pred", str(pred))
+    assert_clean_error(result, f"{pred} line 2: expected 4 tab-separated fields")
+
+
+def test_spans_out_of_range(tiny_corpus: Path, tmp_path: Path) -> None:
+    template = tmp_path / "spans.tsv"
+    template.write_text("1\t?\t10\t5000\n", encoding="utf-8")
+    result = run("predict", str(tiny_corpus / "articles"), "--spans", str(template), "-o", str(tmp_path / "p.tsv"))
+    assert_clean_error(result, "span 10-5000 of article 1 ends past the article's")

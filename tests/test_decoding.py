@@ -1,0 +1,81 @@
+import numpy as np
+import pytest
+
+from propscope.decoding import (
+    N_FEATURES,
+    DecodingParams,
+    best_window,
+    char_spans,
+    pool,
+    span_features,
+    stitch,
+    technique_probabilities,
+    token_runs,
+)
+from propscope.text import Tokens
+
+
+def word_tokens(text: str) -> Tokens:
+    """One token per whitespace-separated word, like a tokenizer that never splits words."""
+    spans, start = [], 0
+    for word in text.split(" "):
+        spans.append((start, start + len(word)))
+        start += len(word) + 1
+    return Tokens(ids=np.arange(len(spans)), char_spans=np.asarray(spans))
+
+
+def test_stitch_averages_overlapping_windows() -> None:
+    probs = stitch([np.array([0.2, 0.4, 0.6], np.float32), np.array([0.8, 1.0], np.float32)], [(0, 3), (2, 4)], 4)
+    assert probs == pytest.approx([0.2, 0.4, 0.7, 1.0])
+
+
+def test_stitch_refuses_gaps() -> None:
+    with pytest.raises(ValueError, match="uncovered"):
+        stitch([np.ones(2, np.float32)], [(0, 2)], 3)
+
+
+def test_token_runs_hysteresis_and_gap_joining() -> None:
+    probs = np.array([0.1, 0.4, 0.9, 0.4, 0.1, 0.35, 0.1, 0.45, 0.3, 0.6], np.float32)
+    params = DecodingParams(high=0.5, low=0.3, max_gap=0)
+    # the run 1..4 reaches 0.9; 5..6 never reaches high; 7..10 does
+    assert token_runs(probs, params) == [(1, 4), (7, 10)]
+    assert token_runs(probs, DecodingParams(high=0.5, low=0.3, max_gap=3)) == [(1, 10)]
+    assert token_runs(np.zeros(5, np.float32), params) == []
+
+
+def test_char_spans_snap_to_words_and_keep_token_ranges() -> None:
+    text = "they are corrupt elite, sadly"
+    tokens = word_tokens(text)
+    assert char_spans(text, tokens, [(2, 4)]) == [(9, 22, 2, 4)]
+    assert text[9:22] == "corrupt elite"
+
+
+def test_span_features_count_repetitions() -> None:
+    text = "Ours. Not theirs. Ours."
+    tokens = word_tokens(text)
+    features = span_features(text, tokens, [(0, 4), (10, 16)])
+    assert features.shape == (2, N_FEATURES)
+    assert features[0, 1] == 1.0 and features[0, 0] == pytest.approx(np.log1p(1))
+    assert features[1, 1] == 0.0
+
+
+def test_pool_and_head_give_a_distribution() -> None:
+    rng = np.random.default_rng(0)
+    hidden = rng.normal(size=(6, 4)).astype(np.float32)
+    pooled = pool(hidden, 1, 3)
+    assert pooled[:4] == pytest.approx(hidden[1:3].mean(axis=0))
+    assert pooled[4:8] == pytest.approx(hidden[1]) and pooled[8:] == pytest.approx(hidden[2])
+    head = {
+        "hidden_weight": rng.normal(size=(12 + N_FEATURES, 5)).astype(np.float32),
+        "hidden_bias": np.zeros(5, np.float32),
+        "out_weight": rng.normal(size=(5, 14)).astype(np.float32),
+        "out_bias": np.zeros(14, np.float32),
+    }
+    probs = technique_probabilities(pooled[None], np.zeros((1, N_FEATURES), np.float32), head)
+    assert probs.shape == (1, 14) and probs.sum() == pytest.approx(1.0)
+
+
+def test_best_window_prefers_full_and_central_coverage() -> None:
+    ranges = [(0, 10), (5, 15), (10, 20)]
+    assert best_window(ranges, 8, 12) == 1
+    assert best_window(ranges, 16, 19) == 2

@@ -1,0 +1,84 @@
+"""The shipped model on hand-written texts: real outputs, no mocks."""
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import propscope
+from propscope import techniques
+from propscope.errors import EmptyText, ModelError
+from propscope.model import Analyzer
+
+from .conftest import CALM, PROPAGANDA
+
+
+def test_analysis_of_the_example_is_well_formed(analyzer: Analyzer) -> None:
+    analysis = analyzer.analyze(PROPAGANDA)
+    assert analysis.text == PROPAGANDA
+    assert len(analysis.spans) >= 5
+    for span in analysis.spans:
+        assert 0 <= span.start < span.end <= len(PROPAGANDA)
+        assert span.technique in techniques.PTC_LABELS
+        assert 0.0 < span.confidence <= 1.0
+        fragment = PROPAGANDA[span.start : span.end]
+        assert fragment == fragment.strip() and fragment[-1] not in ".,;:"
+    assert any(s.propaganda for s in analysis.sentences)
+    assert analysis.model.sha256 == analyzer.config["sha256"]
+
+
+def test_calm_report_scores_far_below_propaganda(analyzer: Analyzer) -> None:
+    calm, loud = analyzer.analyze(CALM).score, analyzer.analyze(PROPAGANDA).score
+    assert calm < 0.25
+    assert loud > 0.5
+    assert calm < loud / 3
+
+
+def test_long_text_is_read_to_the_end(analyzer: Analyzer) -> None:
+    prefix = CALM * 30  # about 4,000 word pieces: far past one 512-token window
+    text = prefix + PROPAGANDA
+    spans = analyzer.analyze(text).spans
+    tail = [s for s in spans if s.start >= len(prefix)]
+    alone = analyzer.analyze(PROPAGANDA).spans
+    assert len(tail) >= len(alone) // 2 > 0
+
+
+def test_blocks_keep_results_consistent(analyzer: Analyzer) -> None:
+    small_blocks = Analyzer(analyzer.model_dir)
+    small_blocks.config["block_tokens"] = 300
+    text = CALM * 3 + PROPAGANDA
+    whole = {(s.start, s.end) for s in analyzer.analyze(text).spans}
+    blocked = {(s.start, s.end) for s in small_blocks.analyze(text).spans}
+    assert len(whole & blocked) >= 0.6 * len(whole | blocked)
+
+
+def test_classify_gives_a_distribution_per_span(analyzer: Analyzer) -> None:
+    start = PROPAGANDA.index("gang of unelected bureaucrats")
+    probs = analyzer.classify(PROPAGANDA, [(start, start + 29), (0, 10)])
+    assert probs.shape == (2, 14)
+    assert np.allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_analyze_many_and_module_level_analyze(analyzer: Analyzer) -> None:
+    results = list(analyzer.analyze_many([CALM, PROPAGANDA]))
+    assert [r.text for r in results] == [CALM, PROPAGANDA]
+    assert propscope.analyze(PROPAGANDA).spans == results[1].spans
+
+
+def test_empty_text_is_refused(analyzer: Analyzer) -> None:
+    with pytest.raises(EmptyText, match="nothing to analyse"):
+        analyzer.analyze("  \n ")
+
+
+def test_model_folder_problems_are_explained(analyzer: Analyzer, tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match="missing model.onnx"):
+        Analyzer(tmp_path)
+    copy = tmp_path / "copy"
+    shutil.copytree(analyzer.model_dir, copy)
+    config = json.loads((copy / "config.json").read_text())
+    config["sha256"] = "0" * 64
+    (copy / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ModelError, match="sha256 is .* expected 000000000000"):
+        Analyzer(copy)

@@ -1,0 +1,80 @@
+import pytest
+
+from propscope.errors import InputError
+from propscope.ptc import LabelledSpan
+from propscope.scoring import (
+    fragment_level,
+    merge,
+    sentence_level,
+    span_identification,
+    technique_classification,
+)
+
+
+def rows(*spec: tuple[str, str, int, int]) -> list[LabelledSpan]:
+    return [LabelledSpan(*row) for row in spec]
+
+
+def test_merge_joins_only_spans_that_share_a_character() -> None:
+    assert merge([(5, 15), (0, 10), (15, 20), (30, 31)]) == [(0, 15), (15, 20), (30, 31)]
+
+
+@pytest.mark.parametrize(
+    ("gold", "pred", "precision", "recall"),
+    [
+        # partial overlap with one of two gold spans: P = 5/10, R = (5/10) / 2
+        (rows(("A", "x", 0, 10), ("A", "x", 20, 30)), rows(("A", "x", 5, 15)), 0.5, 0.25),
+        # a prediction nested inside a gold span
+        (rows(("A", "x", 0, 20)), rows(("A", "x", 5, 10)), 1.0, 0.25),
+        # overlapping gold spans are merged first, so one exact prediction gets full credit
+        (rows(("A", "x", 0, 10), ("A", "y", 5, 15)), rows(("A", "z", 0, 15)), 1.0, 1.0),
+        # a prediction in an article without gold counts against precision only
+        (rows(("A", "x", 0, 10)), rows(("A", "x", 0, 10), ("B", "x", 0, 5)), 0.5, 1.0),
+        # an empty prediction
+        (rows(("A", "x", 0, 10)), [], 0.0, 0.0),
+        # two predictions covering one gold span: each is precise, recall adds up
+        (rows(("A", "x", 0, 10)), rows(("A", "x", 0, 4), ("A", "x", 6, 10)), 1.0, 0.8),
+    ],
+)
+def test_span_identification_hand_computed(gold, pred, precision, recall) -> None:
+    scores = span_identification(gold, pred)
+    assert scores.precision == pytest.approx(precision)
+    assert scores.recall == pytest.approx(recall)
+
+
+def test_span_identification_f1_is_harmonic_mean() -> None:
+    scores = span_identification(rows(("A", "x", 0, 10), ("A", "x", 20, 30)), rows(("A", "x", 5, 15)))
+    assert scores.f1 == pytest.approx(2 * 0.5 * 0.25 / 0.75)
+
+
+def test_fragment_level_credits_only_the_same_technique() -> None:
+    gold = rows(("A", "Loaded_Language", 0, 10), ("A", "Name_Calling,Labeling", 0, 10))
+    scores = fragment_level(gold, rows(("A", "Loaded_Language", 0, 10)))
+    assert (scores.precision, scores.recall) == (1.0, 0.5)
+    wrong = fragment_level(gold, rows(("A", "Doubt", 0, 10)))
+    assert (wrong.precision, wrong.recall) == (0.0, 0.0)
+
+
+def test_technique_classification_micro_macro_and_per_technique() -> None:
+    gold = rows(("A", "Loaded_Language", 0, 5), ("A", "Name_Calling,Labeling", 0, 5), ("A", "Doubt", 10, 20))
+    pred = rows(("A", "Loaded_Language", 0, 5), ("A", "Doubt", 0, 5), ("A", "Doubt", 10, 20))
+    scores = technique_classification(gold, pred)
+    assert scores.micro_f1 == pytest.approx(2 / 3)
+    assert scores.per_technique["Loaded_Language"].f1 == 1.0
+    assert scores.per_technique["Name_Calling,Labeling"].f1 == 0.0
+    assert scores.per_technique["Doubt"].f1 == pytest.approx(2 / 3)
+    assert scores.macro_f1 == pytest.approx((1 + 0 + 2 / 3) / 3)
+
+
+def test_technique_classification_needs_rows_in_the_same_order() -> None:
+    with pytest.raises(InputError, match="row 1"):
+        technique_classification(rows(("A", "Doubt", 0, 5)), rows(("A", "Doubt", 1, 5)))
+
+
+def test_sentence_level_counts_lines_touched_by_spans() -> None:
+    articles = {"A": "aa\nbb\ncc", "B": "dd"}
+    gold = rows(("A", "x", 3, 4))
+    pred = rows(("A", "x", 0, 4))
+    scores = sentence_level(articles, gold, pred)
+    assert (scores.precision, scores.recall) == (0.5, 1.0)
+    assert sentence_level(articles, gold, []).f1 == 0.0
