@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from propscope.model import Analyzer, shipped_model_dir
+
+from . import newspages
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_PTC = REPO.parent / "shared" / "data" / "ptc-train"
@@ -80,3 +83,18 @@ def tiny_encoder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     BertModel(config).save_pretrained(folder)
     shutil.copyfile(shipped_model_dir() / "tokenizer.json", folder / "tokenizer.json")
     return folder
+
+
+@pytest.fixture(autouse=True)
+def library_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own library file, never the user's."""
+    path = tmp_path / "library.db"
+    monkeypatch.setenv("PROPSCOPE_DB", str(path))
+    return path
+
+
+@pytest.fixture(scope="session")
+def news_server() -> Iterator[str]:
+    """Base URL of a loopback server with three news pages and some broken URLs."""
+    with newspages.serve() as base:
+        yield base

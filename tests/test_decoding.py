@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from propscope.decoding import (
+    N_CLASSES,
     N_FEATURES,
     DecodingParams,
     best_window,
@@ -68,11 +69,12 @@ def test_pool_and_head_give_a_distribution() -> None:
     head = {
         "hidden_weight": rng.normal(size=(12 + N_FEATURES, 5)).astype(np.float32),
         "hidden_bias": np.zeros(5, np.float32),
-        "out_weight": rng.normal(size=(5, 14)).astype(np.float32),
-        "out_bias": np.zeros(14, np.float32),
+        "out_weight": rng.normal(size=(5, N_CLASSES)).astype(np.float32),
+        "out_bias": np.zeros(N_CLASSES, np.float32),
     }
-    probs = technique_probabilities(pooled[None], np.zeros((1, N_FEATURES), np.float32), head)
+    probs, none = technique_probabilities(pooled[None], np.zeros((1, N_FEATURES), np.float32), head)
     assert probs.shape == (1, 14) and probs.sum() == pytest.approx(1.0)
+    assert none.shape == (1,) and 0 < none[0] < 1
 
 
 def test_best_window_prefers_full_and_central_coverage() -> None:

@@ -2,7 +2,7 @@
 
 __version__ = "0.1.0"
 
-from propscope.analysis import Analysis, ModelInfo, Sentence, Span
+from propscope.analysis import Analysis, ModelInfo, Sentence, Source, Span
 from propscope.errors import (
     EmptyText,
     InputError,
@@ -33,6 +33,7 @@ __all__ = [
     "NotText",
     "PropscopeError",
     "Sentence",
+    "Source",
     "Span",
     "SpanOutOfRange",
     "Technique",

@@ -8,7 +8,8 @@ JSON schema (version 1), as written by ``Analysis.to_dict``::
       "spans": [{"start": int, "end": int, "technique": str, "confidence": float}],
       "sentences": [{"start": int, "end": int, "propaganda": bool, "techniques": [str]}],
       "score": float,                    # 0..1, see article_score
-      "model": {"name": str, "version": str, "sha256": str}
+      "model": {"name": str, "version": str, "sha256": str},
+      "source": null | {"name", "url", "site", "title", "author", "date"}   # each str or null
     }
 
 Offsets are code-point indices into ``text``, end exclusive. ``technique`` is a PTC label.
@@ -73,6 +74,22 @@ class ModelInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class Source:
+    """Where a text came from, as far as it is known."""
+
+    name: str | None = None  # the outlet or collection, e.g. "Millbrook Gazette"
+    url: str | None = None
+    site: str | None = None
+    title: str | None = None
+    author: str | None = None
+    date: str | None = None
+
+    def to_dict(self) -> dict[str, str | None]:
+        return {"name": self.name, "url": self.url, "site": self.site, "title": self.title,
+                "author": self.author, "date": self.date}
+
+
+@dataclass(frozen=True, slots=True)
 class Analysis:
     """A text, the technique spans found in it, its sentences, and its article score."""
 
@@ -81,6 +98,7 @@ class Analysis:
     sentences: tuple[Sentence, ...]
     score: float
     model: ModelInfo
+    source: Source | None = None
     schema_version: int = SCHEMA_VERSION
 
     def __post_init__(self) -> None:
@@ -93,7 +111,7 @@ class Analysis:
             techniques.get(span.technique)
 
     @classmethod
-    def build(cls, text: str, spans: Iterable[Span], model: ModelInfo) -> Analysis:
+    def build(cls, text: str, spans: Iterable[Span], model: ModelInfo, source: Source | None = None) -> Analysis:
         """Derive sentences and score from the spans; the only place either is computed."""
         ordered = tuple(sorted(spans, key=lambda s: (s.start, s.end, s.technique)))
         sentences = []
@@ -102,7 +120,7 @@ class Analysis:
             inside = [s for s in ordered if s.start < end and start < s.end]
             sentences.append(Sentence(start, end, tuple(sorted({s.technique for s in inside}))))
             sentence_strength.append(max((s.confidence for s in inside), default=0.0))
-        return cls(text, ordered, tuple(sentences), article_score(sentence_strength), model)
+        return cls(text, ordered, tuple(sentences), article_score(sentence_strength), model, source)
 
     def span_text(self, span: Span) -> str:
         return self.text[span.start : span.end]
@@ -122,6 +140,7 @@ class Analysis:
             "sentences": [sentence.to_dict() for sentence in self.sentences],
             "score": self.score,
             "model": self.model.to_dict(),
+            "source": self.source.to_dict() if self.source else None,
         }
 
     @classmethod
@@ -141,6 +160,7 @@ class Analysis:
                                 for s in data["sentences"]),
                 score=float(data["score"]),
                 model=ModelInfo(**data["model"]),
+                source=Source(**data["source"]) if data.get("source") else None,
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise InputError(f"not a propscope analysis: missing or bad field ({exc})") from None

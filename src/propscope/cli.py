@@ -11,12 +11,18 @@ from pathlib import Path
 import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
+from rich.table import Table
+from rich.text import Text
 
-from propscope import __version__, ptc, reports, scoring
+from propscope import __version__, ingest, ptc, reports, scoring
+from propscope.batch import Summary, analyze_with_library, run_batch
 from propscope.errors import InputError, PropscopeError
-from propscope.text import decode, read_text
+from propscope.model import Analyzer, default_analyzer
+from propscope.predict import label_spans
+from propscope.reports.charts import bar_chart
+from propscope.store import Library, export
 
-stderr = Console(stderr=True, highlight=False)
+stderr = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 @contextmanager
@@ -25,7 +31,7 @@ def reported_errors() -> Iterator[None]:
     try:
         yield
     except PropscopeError as exc:
-        stderr.print(f"[red]Error:[/red] {exc}", markup=True)
+        stderr.print(Text.assemble(("Error:", "bold red"), f" {exc}"))
         sys.exit(1)
 
 
@@ -36,9 +42,7 @@ def _progress() -> Progress:
     )
 
 
-def _analyzer(model_dir: Path | None):  # type: ignore[no-untyped-def]
-    from propscope.model import Analyzer, default_analyzer
-
+def _analyzer(model_dir: Path | None) -> Analyzer:
     return Analyzer(model_dir) if model_dir else default_analyzer()
 
 
@@ -57,20 +61,79 @@ def cli() -> None:
     """Find propaganda techniques in news articles, span by span."""
 
 
+db_option = click.option(
+    "--db", type=click.Path(path_type=Path), default=None,
+    help="Library file (default: $PROPSCOPE_DB, else the user data folder).",
+)
+no_store_option = click.option("--no-store", is_flag=True, help="Do not keep the analysis in the library.")
+
+
+def _library(db: Path | None, no_store: bool = False) -> Library | None:
+    return None if no_store else Library(db)
+
+
 @cli.command()
 @click.argument("source")
 @click.option("--format", "fmt", type=click.Choice(reports.FORMATS), default="terminal", show_default=True)
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=None, help="Write to a file, not stdout.")
 @encoding_option
 @model_option
-def analyze(source: str, fmt: str, encoding: str, model_dir: Path | None) -> None:
-    """Highlight propaganda techniques in SOURCE (a text file, or - for stdin)."""
+@db_option
+@no_store_option
+def analyze(
+    source: str, fmt: str, output: Path | None, encoding: str, model_dir: Path | None, db: Path | None, no_store: bool
+) -> None:
+    """Highlight propaganda techniques in SOURCE: a text or HTML file, a URL, or - for stdin."""
     with reported_errors():
-        if source == "-":
-            text = decode(sys.stdin.buffer.read(), name="stdin", encoding=encoding)
+        article = ingest.read(source, encoding=encoding, stdin=sys.stdin.buffer.read() if source == "-" else None)
+        name = "stdin" if source == "-" else source
+        analysis = analyze_with_library(
+            _analyzer(model_dir), _library(db, no_store), article.text, source=article.source, name=name
+        )
+        if output is None:
+            reports.emit(analysis, fmt, sys.stdout, name=name)
         else:
-            text = read_text(Path(source), encoding=encoding)
-        analysis = _analyzer(model_dir).analyze(text, name="stdin" if source == "-" else source)
-        reports.emit(analysis, fmt, sys.stdout)
+            with output.open("w", encoding="utf-8", newline="") as out:
+                reports.emit(analysis, fmt, out, name=name)
+            stderr.print(f"Wrote {output}")
+
+
+@cli.command()
+@click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
+              help="Output file: .jsonl or .parquet, one row per article.")
+@encoding_option
+@model_option
+@db_option
+@no_store_option
+def batch(
+    input_path: Path, output: Path, encoding: str, model_dir: Path | None, db: Path | None, no_store: bool
+) -> None:
+    """Analyse every article in INPUT: a folder of .txt/.html files, or a JSONL, CSV or Parquet
+    file with id and text (or url) columns. Re-running skips the ids already in OUTPUT."""
+    with reported_errors():
+        total = ingest.count_records(input_path)
+        analyzer = _analyzer(model_dir)
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                   TextColumn("{task.fields[rate]}"), TimeRemainingColumn())
+        with Progress(*columns, console=stderr, transient=True) as progress:
+            task = progress.add_task("Analysing", total=total, rate="")
+
+            def advance(summary: Summary) -> None:
+                progress.update(task, completed=summary.done + summary.skipped,
+                                rate=f"{summary.per_second:.1f} articles/s")
+
+            summary = run_batch(ingest.records(input_path, encoding=encoding), output, analyzer=analyzer,
+                                library=_library(db, no_store), progress=advance)
+        stderr.print(
+            f"{summary.done} analysed, {summary.skipped} already done, {summary.errors} errors, "
+            f"{summary.per_second:.1f} articles/s. Output: {output}"
+        )
+        for example in summary.error_examples:
+            stderr.print(f"  error: {example}")
+        if summary.interrupted:
+            stderr.print("Interrupted. Run the same command again to continue where it stopped.")
+            sys.exit(130)
 
 
 @cli.command()
@@ -82,8 +145,6 @@ def analyze(source: str, fmt: str, encoding: str, model_dir: Path | None) -> Non
 @model_option
 def predict(articles_dir: Path, output: Path, spans_file: Path | None, encoding: str, model_dir: Path | None) -> None:
     """Find spans in every article<ID>.txt of ARTICLES_DIR and write them in PTC format."""
-    from propscope.calibration import label_spans
-
     with reported_errors():
         articles = ptc.read_articles(articles_dir, encoding=encoding)
         analyzer = _analyzer(model_dir)
@@ -163,6 +224,78 @@ def train(data_dir: Path, out_dir: Path, config_path: Path | None, overrides: tu
 
             figures = training.train(config, data_dir, out_dir, progress=advance)
         click.echo(json.dumps({k: figures[k] for k in ("si", "flc", "slc")} | {"tc_micro_f1": figures["tc"]["micro_f1"]}))
+
+
+@cli.group()
+def library() -> None:
+    """Query the library of stored analyses."""
+
+
+@library.command("list")
+@click.option("--source", default=None, help="Only this source.")
+@click.option("-q", "--query", default=None, help="Search titles, sources and texts.")
+@click.option("--limit", type=int, default=50, show_default=True)
+@db_option
+def library_list(source: str | None, query: str | None, limit: int, db: Path | None) -> None:
+    """List stored analyses, newest first."""
+    with reported_errors(), Library(db) as lib:
+        table = Table(box=None, header_style="bold")
+        for column in ("id", "score", "spans", "source", "title", "date"):
+            table.add_column(column, justify="right" if column in ("id", "score", "spans") else "left")
+        for row in lib.rows(source=source, query=query, limit=limit):
+            table.add_row(str(row["id"]), f"{row['score']:.2f}", str(row["n_spans"]), row["source"] or "",
+                          (row["title"] or "")[:60], row["published"] or row["created_at"][:10])
+        Console(highlight=False).print(table)
+
+
+@library.command("show")
+@click.argument("analysis_id", type=int)
+@click.option("--format", "fmt", type=click.Choice(reports.FORMATS), default="terminal", show_default=True)
+@db_option
+def library_show(analysis_id: int, fmt: str, db: Path | None) -> None:
+    """Show one stored analysis."""
+    with reported_errors(), Library(db) as lib:
+        reports.emit(lib.get(analysis_id).analysis, fmt, sys.stdout, name=f"analysis {analysis_id}")
+
+
+@library.command("stats")
+@click.option("--chart", type=click.Path(path_type=Path), default=None,
+              help="Also write an SVG chart of the sources with the highest mean score.")
+@click.option("--json", "as_json", is_flag=True, help="Print the statistics as JSON.")
+@db_option
+def library_stats(chart: Path | None, as_json: bool, db: Path | None) -> None:
+    """Techniques per source and per month, and the most propagandistic sources."""
+    with reported_errors(), Library(db) as lib:
+        stats = lib.stats()
+        if chart is not None and chart.suffix.lower() != ".svg":
+            raise InputError(f"{chart}: charts are written as SVG; give a file name ending in .svg")
+        if as_json:
+            click.echo(json.dumps(stats, indent=2))
+        else:
+            console = Console(highlight=False)
+            for key, title in (("top_sources", "Most propagandistic sources"),
+                               ("by_source", "Techniques per source"), ("by_month", "Techniques per month")):
+                table = Table(title=title, box=None, header_style="bold", title_justify="left")
+                for column in stats[key][0] if stats[key] else ("(empty library)",):
+                    table.add_column(column)
+                for row in stats[key]:
+                    table.add_row(*(str(value) for value in row.values()))
+                console.print(table)
+        if chart is not None:
+            bars = [(row["source"], row["mean_score"], "#be123c") for row in stats["top_sources"]]
+            chart.write_text(bar_chart(bars, title="Mean article score by source", value_format="{:.2f}"),
+                             encoding="utf-8")
+            stderr.print(f"Wrote {chart}")
+
+
+@library.command("export")
+@click.argument("output", type=click.Path(path_type=Path))
+@db_option
+def library_export(output: Path, db: Path | None) -> None:
+    """Export every stored analysis to OUTPUT: .jsonl (whole analyses), .csv or .parquet."""
+    with reported_errors(), Library(db) as lib:
+        n = export(lib, output)
+        stderr.print(f"Exported {n} analyses to {output}")
 
 
 def main() -> None:

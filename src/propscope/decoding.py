@@ -12,10 +12,13 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from propscope.techniques import TECHNIQUES
 from propscope.text import Tokens, line_bounds, snap_to_words
 
 FloatArray = npt.NDArray[np.float32]
 N_FEATURES = 6
+NONE = len(TECHNIQUES)  # the span head's extra class: "this span is not propaganda"
+N_CLASSES = NONE + 1
 
 
 @dataclass(frozen=True)
@@ -26,9 +29,12 @@ class DecodingParams:
     low: float = 0.35  # and grows over neighbouring tokens at least this sure
     max_gap: int = 1  # spans this few tokens apart are joined
     second_label: float = 0.5  # a span gets its second technique too at this probability
+    min_confidence: float = 0.0  # labelled spans less sure than this are dropped
+    max_none: float = 1.0  # spans the span head calls "no propaganda" more surely than this are dropped
 
     def to_dict(self) -> dict[str, float]:
-        return {"high": self.high, "low": self.low, "max_gap": self.max_gap, "second_label": self.second_label}
+        return {"high": self.high, "low": self.low, "max_gap": self.max_gap, "second_label": self.second_label,
+                "min_confidence": self.min_confidence, "max_none": self.max_none}
 
 
 def stitch(
@@ -80,7 +86,8 @@ def span_features(text: str, tokens: Tokens, spans: Sequence[tuple[int, int]], *
     line_starts = np.asarray([start for start, _ in lines], dtype=np.int64)
     features = np.zeros((len(spans), N_FEATURES), dtype=np.float32)
     for i, (start, end) in enumerate(spans):
-        fragment = lowered[start:end].strip()
+        # Lower-casing can change a text's length, so slice the original, then lower it.
+        fragment = text[start:end].lower().strip()
         occurrences = lowered.count(fragment) if fragment else 1
         first, last = tokens.token_range(start, end)
         line = lines[max(0, int(np.searchsorted(line_starts, start, side="right")) - 1)]
@@ -106,14 +113,18 @@ def _gelu(x: FloatArray) -> FloatArray:
     return (0.5 * x * (1.0 + np.tanh(0.7978845608028654 * (x + 0.044715 * x**3)))).astype(np.float32)
 
 
-def technique_probabilities(pooled: FloatArray, features: FloatArray, head: dict[str, FloatArray]) -> FloatArray:
-    """The span head: pooled states and features -> a softmax over the 14 techniques."""
+def technique_probabilities(
+    pooled: FloatArray, features: FloatArray, head: dict[str, FloatArray]
+) -> tuple[FloatArray, FloatArray]:
+    """The span head: pooled states and features -> (probabilities over the 14 techniques,
+    probability that the span is no propaganda at all)."""
     hidden = _gelu(np.concatenate([pooled, features], axis=1) @ head["hidden_weight"] + head["hidden_bias"])
     logits = hidden @ head["out_weight"] + head["out_bias"]
     logits -= logits.max(axis=1, keepdims=True)
     exp = np.exp(logits)
-    probs: FloatArray = (exp / exp.sum(axis=1, keepdims=True)).astype(np.float32)
-    return probs
+    techniques = exp[:, :NONE]
+    none: FloatArray = (exp[:, NONE] / exp.sum(axis=1)).astype(np.float32)
+    return (techniques / techniques.sum(axis=1, keepdims=True)).astype(np.float32), none
 
 
 def best_window(window_ranges: Sequence[tuple[int, int]], first: int, last: int) -> int:

@@ -7,7 +7,8 @@ PropscopeError
 │   ├── MalformedRow      a label file row, with its line number
 │   ├── SpanOutOfRange
 │   ├── NoArticles        a folder without article<ID>.txt files
-│   └── UnknownTechnique
+│   ├── UnknownTechnique
+│   └── FetchError        a URL refused, timed out, failed, or not a page
 ├── ModelError          a missing or corrupt model folder
 └── MissingExtra        an optional dependency is not installed
 """
@@ -43,6 +44,10 @@ class NoArticles(InputError):
 
 class UnknownTechnique(InputError):
     """A technique id or label is not one of the 14."""
+
+
+class FetchError(InputError):
+    """A URL could not be fetched, or did not give an HTML page."""
 
 
 class ModelError(PropscopeError):

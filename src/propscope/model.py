@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from propscope import decoding, techniques
-from propscope.analysis import Analysis, ModelInfo, Span
+from propscope.analysis import Analysis, ModelInfo, Source, Span
 from propscope.decoding import DecodingParams, FloatArray
 from propscope.errors import ModelError
 from propscope.text import Tokens, blocks, line_cut_points, load_tokenizer, require_text, tokenize, windows
@@ -60,6 +60,22 @@ class _Window:
 
 
 @dataclass(frozen=True)
+class Encoding:
+    """A tokenized text and, per block, its windows' hidden states and token probabilities.
+
+    ``blocks`` is a one-shot iterator when it comes from ``Analyzer.encode``, so a long text
+    never holds all its hidden states at once; make it a list to decode more than once.
+    """
+
+    text: str
+    tokens: Tokens
+    blocks: Iterable[tuple[list[_Window], FloatArray]]
+
+    def materialized(self) -> Encoding:
+        return Encoding(self.text, self.tokens, list(self.blocks))
+
+
+@dataclass(frozen=True)
 class Detection:
     """A span the tagger found, how sure it is, and the technique probabilities for it."""
 
@@ -67,16 +83,22 @@ class Detection:
     end: int
     span_probability: float
     technique_probabilities: FloatArray
+    none_probability: float  # the span head's belief that this is no propaganda at all
 
-    def labelled(self, second_label: float) -> list[Span]:
-        """The top technique, and the second one too when it reaches ``second_label``."""
+    def labelled(self, params: DecodingParams) -> list[Span]:
+        """The top technique, and the second one when its probability reaches
+        ``params.second_label``; either only if its confidence reaches ``params.min_confidence``,
+        and none when the span head rejects the span."""
+        if self.none_probability > params.max_none:
+            return []
         first, second = np.argsort(-self.technique_probabilities)[:2]
-        chosen = [first] if self.technique_probabilities[second] < second_label else [first, second]
-        return [
+        chosen = [first] if self.technique_probabilities[second] < params.second_label else [first, second]
+        spans = [
             Span(self.start, self.end, techniques.TECHNIQUES[i].ptc_label,
                  self.span_probability * float(self.technique_probabilities[i]))
             for i in chosen
         ]
+        return [span for span in spans if span.confidence >= params.min_confidence]
 
 
 class Analyzer:
@@ -114,10 +136,10 @@ class Analyzer:
 
     # ------------------------------------------------------------ public
 
-    def analyze(self, text: str, *, name: str = "text") -> Analysis:
-        """Find technique spans in ``text`` (any length) and score it."""
+    def analyze(self, text: str, *, name: str = "text", source: Source | None = None) -> Analysis:
+        """Find technique spans in ``text`` (any length) and score it. ``name`` is used in errors."""
         require_text(text, name=name)
-        return Analysis.build(text, self._spans(text), self.info)
+        return Analysis.build(text, self._spans(text), self.info, source)
 
     def analyze_many(self, texts: Iterable[str]) -> Iterator[Analysis]:
         """Analyse texts one after another with the loaded model."""
@@ -142,13 +164,12 @@ class Analyzer:
                 if block_windows[0].start <= first < block_windows[-1].end:
                     pooled[i] = self._pool(block_windows, max(first, 0), max(last, first + 1))
         features = decoding.span_features(text, tokens, spans)
-        return decoding.technique_probabilities(pooled, features, self.head)
+        return decoding.technique_probabilities(pooled, features, self.head)[0]
 
-    def token_probabilities(self, text: str) -> tuple[Tokens, FloatArray]:
-        """The stitched in-span probability of every token (used to tune decoding)."""
+    def encode(self, text: str) -> Encoding:
+        """Run the encoder over ``text``. Blocks are computed lazily as they are iterated."""
         tokens = tokenize(self.tokenizer, text)
-        parts = [probs for _, probs in self._encode(tokens, line_cut_points(text, tokens))]
-        return tokens, np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
+        return Encoding(text, tokens, self._encode(tokens, line_cut_points(text, tokens)))
 
     # ------------------------------------------------------------ internals
 
@@ -156,12 +177,15 @@ class Analyzer:
     def _width(self) -> int:
         return int(self.head["hidden_weight"].shape[0] - decoding.N_FEATURES) // 3
 
-    def detect(self, text: str, params: DecodingParams | None = None) -> list[Detection]:
+    def detect(self, text: str) -> list[Detection]:
         """Spans found in ``text`` with their technique probabilities, before labelling."""
-        params = params or self.params
-        tokens = tokenize(self.tokenizer, text)
+        return self.decode(self.encode(text), self.params)
+
+    def decode(self, encoding: Encoding, params: DecodingParams) -> list[Detection]:
+        """Decode spans from an encoding with the given parameters, and classify them."""
+        text, tokens = encoding.text, encoding.tokens
         found: list[tuple[int, int, float, FloatArray]] = []
-        for block_windows, probs in self._encode(tokens, line_cut_points(text, tokens)):
+        for block_windows, probs in encoding.blocks:
             offset = block_windows[0].start
             runs = [(first + offset, last + offset) for first, last in decoding.token_runs(probs, params)]
             for start, end, first, last in decoding.char_spans(text, tokens, runs):
@@ -170,11 +194,11 @@ class Analyzer:
         if not found:
             return []
         features = decoding.span_features(text, tokens, [(s, e) for s, e, _, _ in found])
-        probs = decoding.technique_probabilities(np.stack([p for *_, p in found]), features, self.head)
-        return [Detection(s, e, p, t) for (s, e, p, _), t in zip(found, probs, strict=True)]
+        probs, none = decoding.technique_probabilities(np.stack([p for *_, p in found]), features, self.head)
+        return [Detection(s, e, p, t, float(n)) for (s, e, p, _), t, n in zip(found, probs, none, strict=True)]
 
     def _spans(self, text: str) -> list[Span]:
-        return [span for found in self.detect(text) for span in found.labelled(self.params.second_label)]
+        return [span for found in self.detect(text) for span in found.labelled(self.params)]
 
     def _encode(self, tokens: Tokens, cut_points: np.ndarray) -> Iterator[tuple[list[_Window], FloatArray]]:
         """Per block of the text: its windows' hidden states and the stitched token probabilities."""

@@ -1,0 +1,171 @@
+"""Batch analysis: records in, one output row per record, resumable and never aborted by a
+bad record.
+
+Rows are appended to a JSONL journal and flushed one by one, so an interrupted run loses at
+most the row being written, and a re-run skips every id already in the journal. A Parquet
+output is written from the journal when the run completes.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from propscope.analysis import Analysis, Source
+from propscope.errors import InputError, MissingExtra
+from propscope.ingest import Record
+from propscope.model import Analyzer
+from propscope.store import Library
+
+OUTPUT_SUFFIXES = (".jsonl", ".parquet")
+
+
+@dataclass
+class Summary:
+    """What a batch run did."""
+
+    done: int = 0
+    skipped: int = 0
+    errors: int = 0
+    seconds: float = 0.0
+    interrupted: bool = False
+    error_examples: list[str] = field(default_factory=list)
+
+    @property
+    def per_second(self) -> float:
+        return self.done / self.seconds if self.seconds else 0.0
+
+
+def output_row(record: Record, analysis: Analysis | None) -> dict[str, Any]:
+    """The output row of one record: summary, counts per technique, spans, or the error."""
+    source = record.article.source if record.article else Source()
+    row: dict[str, Any] = {
+        "id": record.id,
+        "source": source.name or record.meta.get("source"),
+        "url": source.url,
+        "title": source.title or record.meta.get("title"),
+        "date": source.date or record.meta.get("date"),
+        "error": record.error,
+        "score": None,
+        "model_version": None,
+        "counts": {},
+        "spans": [],
+    }
+    if analysis is not None:
+        row |= {
+            "score": analysis.score,
+            "model_version": analysis.model.version,
+            "counts": analysis.technique_counts(),
+            "spans": [span.to_dict() | {"text": analysis.span_text(span)} for span in analysis.spans],
+        }
+    return row
+
+
+def _journal_path(output: Path) -> Path:
+    return output if output.suffix == ".jsonl" else output.with_name(output.name + ".journal.jsonl")
+
+
+def _done_ids(journal: Path) -> set[str]:
+    """Ids already written; a torn last line from an interrupted run is cut off."""
+    if not journal.exists():
+        return set()
+    done = set()
+    good_bytes = 0
+    with journal.open("rb") as handle:
+        for line in handle:
+            if not line.endswith(b"\n"):
+                break
+            try:
+                done.add(str(json.loads(line)["id"]))
+            except (ValueError, KeyError):
+                break
+            good_bytes += len(line)
+    if good_bytes != journal.stat().st_size:
+        with journal.open("rb+") as handle:
+            handle.truncate(good_bytes)
+    return done
+
+
+def run_batch(
+    records: Iterable[Record],
+    output: Path,
+    *,
+    analyzer: Analyzer,
+    library: Library | None = None,
+    progress: Callable[[Summary], None] | None = None,
+) -> Summary:
+    """Analyse every record not yet in ``output``; Ctrl-C stops cleanly and a re-run resumes."""
+    if output.suffix not in OUTPUT_SUFFIXES:
+        raise InputError(f"{output}: the output must end in .jsonl or .parquet")
+    journal = _journal_path(output)
+    journal.parent.mkdir(parents=True, exist_ok=True)
+    done = _done_ids(journal)
+    summary = Summary()
+    started = time.perf_counter()
+    try:
+        with journal.open("a", encoding="utf-8") as out:
+            for record in records:
+                if record.id in done:
+                    summary.skipped += 1
+                    continue
+                row = output_row(*_analyse(record, analyzer, library))
+                out.write(json.dumps(row, ensure_ascii=False) + "\n")
+                out.flush()
+                done.add(record.id)
+                summary.done += 1
+                if row["error"]:
+                    summary.errors += 1
+                    if len(summary.error_examples) < 5:
+                        summary.error_examples.append(row["error"])
+                summary.seconds = time.perf_counter() - started
+                if progress:
+                    progress(summary)
+    except KeyboardInterrupt:
+        summary.interrupted = True
+    summary.seconds = time.perf_counter() - started
+    if output.suffix == ".parquet" and not summary.interrupted:
+        _write_parquet(journal, output)
+    return summary
+
+
+def _analyse(record: Record, analyzer: Analyzer, library: Library | None) -> tuple[Record, Analysis | None]:
+    if record.article is None:
+        return record, None
+    article = record.article
+    try:
+        analysis = analyze_with_library(analyzer, library, article.text, source=article.source, name=record.id)
+    except InputError as exc:
+        return Record(record.id, article=article, error=str(exc), meta=record.meta), None
+    return record, analysis
+
+
+def analyze_with_library(
+    analyzer: Analyzer, library: Library | None, text: str, *, source: Source, name: str
+) -> Analysis:
+    """Analyse ``text``, or take its stored analysis by the same model; store new ones."""
+    cached = library.cached(text, analyzer.info.sha256) if library else None
+    if cached is not None:
+        return replace(cached.analysis, source=source)
+    analysis = analyzer.analyze(text, name=name, source=source)
+    if library is not None:
+        library.put(analysis)
+    return analysis
+
+
+def _write_parquet(journal: Path, output: Path) -> None:
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise MissingExtra("Parquet output needs pyarrow: pip install 'propscope[parquet]'") from None
+    rows = [json.loads(line) for line in journal.read_text(encoding="utf-8").splitlines()]
+    for row in rows:
+        row["counts"] = [{"technique": k, "n": v} for k, v in row["counts"].items()]
+    temporary = output.with_name(output.name + ".tmp")
+    pq.write_table(pa.Table.from_pylist(rows), temporary)
+    temporary.replace(output)
+

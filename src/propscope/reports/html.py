@@ -1,0 +1,54 @@
+"""The HTML report: one self-contained file, no external assets, all article text escaped."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from propscope import techniques
+from propscope.analysis import Analysis, Span
+from propscope.reports.charts import bar_chart
+from propscope.reports.terminal import score_reading
+
+_ENV = Environment(
+    loader=PackageLoader("propscope.reports", "templates"),
+    autoescape=select_autoescape(default=True, default_for_string=True),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A stretch of text covered by the same set of spans (possibly none)."""
+
+    text: str
+    spans: tuple[Span, ...]
+
+
+def segments(analysis: Analysis) -> list[Segment]:
+    """Cut the text at every span boundary, so overlapping spans stay visible."""
+    cuts = sorted({0, len(analysis.text), *(s.start for s in analysis.spans), *(s.end for s in analysis.spans)})
+    result = []
+    for start, end in zip(cuts, cuts[1:]):
+        covering = tuple(s for s in analysis.spans if s.start <= start and end <= s.end)
+        result.append(Segment(analysis.text[start:end], covering))
+    return result
+
+
+def render(analysis: Analysis, *, title: str | None = None) -> str:
+    """The report as one HTML document."""
+    counts = analysis.technique_counts()
+    return _ENV.get_template("report.html").render(
+        analysis=analysis,
+        title=title or "propscope report",
+        segments=segments(analysis),
+        techniques=techniques,
+        counts=counts,
+        chart=bar_chart(
+            [(techniques.get(label).name, n, techniques.get(label).colour) for label, n in counts.items()],
+            title="Spans per technique",
+        ),
+        reading=score_reading(analysis.score),
+    )

@@ -1,0 +1,270 @@
+"""The library: every analysis in one SQLite file, with named migrations.
+
+The database runs in WAL mode with a busy timeout, and every write is one ``BEGIN IMMEDIATE``
+transaction, so several processes can write at once without losing rows. An analysis is stored
+whole (``Analysis.to_dict``) next to indexed columns for listing and statistics.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+import sqlite3
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from propscope.analysis import Analysis, Source
+from propscope import techniques
+from propscope.errors import InputError, MissingExtra
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = []
+migration = MIGRATIONS.append
+BUSY_TIMEOUT_MS = 30_000
+
+
+def default_path() -> Path:
+    """``PROPSCOPE_DB``, else ``library.db`` in the user's data directory."""
+    if env := os.environ.get("PROPSCOPE_DB"):
+        return Path(env)
+    base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    return base / "propscope" / "library.db"
+
+
+def text_sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+@migration
+def m001_analyses(conn: sqlite3.Connection) -> None:
+    conn.execute(
+        """CREATE TABLE analyses (
+            id INTEGER PRIMARY KEY,
+            text_sha256 TEXT NOT NULL,
+            model_sha256 TEXT NOT NULL,
+            model_version TEXT NOT NULL,
+            source TEXT,
+            url TEXT,
+            title TEXT,
+            published TEXT,
+            score REAL NOT NULL,
+            n_spans INTEGER NOT NULL,
+            created_at TEXT NOT NULL,
+            analysis TEXT NOT NULL,
+            UNIQUE (text_sha256, model_sha256)
+        )"""
+    )
+    conn.execute(
+        """CREATE TABLE spans (
+            analysis_id INTEGER NOT NULL REFERENCES analyses(id) ON DELETE CASCADE,
+            start INTEGER NOT NULL,
+            "end" INTEGER NOT NULL,
+            technique TEXT NOT NULL,
+            confidence REAL NOT NULL
+        )"""
+    )
+    conn.execute("CREATE INDEX spans_by_analysis ON spans (analysis_id)")
+    conn.execute("CREATE INDEX analyses_by_source ON analyses (source)")
+    conn.execute("CREATE INDEX analyses_by_published ON analyses (published)")
+
+
+@dataclass(frozen=True)
+class Stored:
+    """One row of the library."""
+
+    id: int
+    analysis: Analysis
+    created_at: str
+
+
+class Library:
+    """A propscope library in one SQLite file."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path or default_path()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+        except (OSError, sqlite3.Error) as exc:
+            raise InputError(f"{self.path}: cannot open the library ({exc})") from None
+        self.conn.row_factory = sqlite3.Row
+        self.conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        self.conn.execute("PRAGMA journal_mode = WAL")
+        self.conn.execute("PRAGMA foreign_keys = ON")
+        self._migrate()
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> Library:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.conn
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+
+    def _migrate(self) -> None:
+        with self._write() as conn:
+            conn.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+            done = {row["name"] for row in conn.execute("SELECT name FROM _migrations")}
+            for step in MIGRATIONS:
+                if step.__name__ not in done:
+                    step(conn)
+                    conn.execute("INSERT INTO _migrations VALUES (?, ?)", (step.__name__, _now()))
+
+    @property
+    def schema_version(self) -> int:
+        return int(self.conn.execute("SELECT count(*) FROM _migrations").fetchone()[0])
+
+    def cached(self, text: str, model_sha256: str) -> Stored | None:
+        """The stored analysis of exactly this text by this model, if any."""
+        row = self.conn.execute(
+            "SELECT * FROM analyses WHERE text_sha256 = ? AND model_sha256 = ?",
+            (text_sha256(text), model_sha256),
+        ).fetchone()
+        return _stored(row) if row else None
+
+    def put(self, analysis: Analysis) -> int:
+        """Store an analysis (once per text and model) and return its id."""
+        key = (text_sha256(analysis.text), analysis.model.sha256)
+        source = analysis.source or Source()
+        with self._write() as conn:
+            row = conn.execute(
+                "SELECT id FROM analyses WHERE text_sha256 = ? AND model_sha256 = ?", key
+            ).fetchone()
+            if row:
+                return int(row["id"])
+            cursor = conn.execute(
+                """INSERT INTO analyses (text_sha256, model_sha256, model_version, source, url, title,
+                   published, score, n_spans, created_at, analysis) VALUES (?,?,?,?,?,?,?,?,?,?,?)""",
+                (*key, analysis.model.version, source.name, source.url, source.title, source.date, analysis.score,
+                 len(analysis.spans), _now(), json.dumps(analysis.to_dict(), ensure_ascii=False)),
+            )
+            analysis_id = int(cursor.lastrowid or 0)
+            conn.executemany(
+                'INSERT INTO spans (analysis_id, start, "end", technique, confidence) VALUES (?,?,?,?,?)',
+                [(analysis_id, s.start, s.end, s.technique, s.confidence) for s in analysis.spans],
+            )
+            return analysis_id
+
+    def get(self, analysis_id: int) -> Stored:
+        row = self.conn.execute("SELECT * FROM analyses WHERE id = ?", (analysis_id,)).fetchone()
+        if row is None:
+            raise InputError(f"{self.path}: no analysis with id {analysis_id}")
+        return _stored(row)
+
+    def rows(self, *, source: str | None = None, query: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+        """Summary rows, newest first, optionally filtered by source and a text search."""
+        sql = "SELECT id, source, url, title, published, score, n_spans, model_version, created_at FROM analyses"
+        where, args = [], []
+        if source:
+            where.append("source = ?")
+            args.append(source)
+        if query:
+            where.append("(title LIKE ? OR source LIKE ? OR json_extract(analysis, '$.text') LIKE ?)")
+            args += [f"%{query}%"] * 3
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY id DESC"
+        if limit:
+            sql += f" LIMIT {int(limit)}"
+        return self._query(sql, args)
+
+    def stats(self, *, top: int = 10) -> dict[str, list[dict[str, Any]]]:
+        """Techniques per source and per month, and the sources with the highest mean score."""
+        month = "substr(coalesce(a.published, a.created_at), 1, 7)"
+        return {
+            "by_source": self._query(
+                "SELECT coalesce(a.source, '(unknown)') AS source, s.technique, count(*) AS spans "
+                "FROM spans s JOIN analyses a ON a.id = s.analysis_id GROUP BY 1, 2 ORDER BY 1, 3 DESC"
+            ),
+            "by_month": self._query(
+                f"SELECT {month} AS month, s.technique, count(*) AS spans "
+                "FROM spans s JOIN analyses a ON a.id = s.analysis_id GROUP BY 1, 2 ORDER BY 1, 3 DESC"
+            ),
+            "top_sources": self._query(
+                "SELECT coalesce(source, '(unknown)') AS source, count(*) AS articles, "
+                "round(avg(score), 4) AS mean_score FROM analyses GROUP BY 1 ORDER BY 3 DESC, 2 DESC "
+                f"LIMIT {int(top)}"
+            ),
+        }
+
+    def _query(self, sql: str, args: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        return [dict(row) for row in self.conn.execute(sql, args)]
+
+    def all(self) -> Iterator[Stored]:
+        """Every stored analysis, oldest first."""
+        for row in self.conn.execute("SELECT * FROM analyses ORDER BY id"):
+            yield _stored(row)
+
+    def __len__(self) -> int:
+        return int(self.conn.execute("SELECT count(*) FROM analyses").fetchone()[0])
+
+
+def _stored(row: sqlite3.Row) -> Stored:
+    return Stored(row["id"], Analysis.from_dict(json.loads(row["analysis"])), row["created_at"])
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def summary_row(stored: Stored) -> dict[str, Any]:
+    """A flat row for CSV and Parquet: metadata, score, and spans per technique."""
+    analysis = stored.analysis
+    source = analysis.source or Source()
+    counts = analysis.technique_counts()
+    return {
+        "id": stored.id, "source": source.name, "url": source.url, "title": source.title, "date": source.date,
+        "score": analysis.score, "n_spans": len(analysis.spans), "model_version": analysis.model.version,
+        "created_at": stored.created_at, **{label: counts.get(label, 0) for label in techniques.PTC_LABELS},
+    }
+
+
+def export(library: Library, output: Path) -> int:
+    """Write every analysis to ``output`` (.jsonl, .csv or .parquet); returns how many."""
+    suffix = output.suffix.lower()
+    if suffix not in (".jsonl", ".csv", ".parquet"):
+        raise InputError(f"{output}: export to a .jsonl, .csv or .parquet file")
+    count = 0
+    if suffix == ".jsonl":
+        with output.open("w", encoding="utf-8") as out:
+            for stored in library.all():
+                out.write(json.dumps({"id": stored.id, "created_at": stored.created_at,
+                                      "analysis": stored.analysis.to_dict()}, ensure_ascii=False) + "\n")
+                count += 1
+    elif suffix == ".csv":
+        with output.open("w", encoding="utf-8", newline="") as out:
+            writer: csv.DictWriter[str] | None = None
+            for stored in library.all():
+                row = summary_row(stored)
+                if writer is None:
+                    writer = csv.DictWriter(out, fieldnames=list(row))
+                    writer.writeheader()
+                writer.writerow(row)
+                count += 1
+    else:
+        try:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+        except ImportError:
+            raise MissingExtra("Parquet export needs pyarrow: pip install 'propscope[parquet]'") from None
+        rows = [summary_row(stored) | {"spans": [s.to_dict() for s in stored.analysis.spans]}
+                for stored in library.all()]
+        pq.write_table(pa.Table.from_pylist(rows), output)
+        count = len(rows)
+    return count

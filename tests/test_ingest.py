@@ -1,0 +1,93 @@
+"""Reading articles: real HTML pages served on loopback, files, and collections."""
+
+import json
+import socket
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from propscope import ingest
+from propscope.cli import cli
+from propscope.errors import FetchError, InputError
+from propscope.model import Analyzer
+
+from . import newspages
+
+
+@pytest.mark.parametrize("path", sorted(newspages.ARTICLES))
+def test_fetch_extracts_body_and_metadata(news_server: str, path: str) -> None:
+    spec = newspages.ARTICLES[path]
+    article = ingest.fetch(news_server + path)
+    assert all(paragraph in article.text for paragraph in spec["paragraphs"])
+    assert "Most read" not in article.text and "Copyright" not in article.text
+    assert article.source.title == spec["title"]
+    assert article.source.site == spec["site"] and article.source.author == spec["author"]
+    assert article.source.date == spec["date"] and article.source.url == news_server + path
+
+
+def test_analyze_url_equals_analysing_the_extracted_text(news_server: str, analyzer: Analyzer) -> None:
+    url = news_server + "/politics/harbour-betrayal.html"
+    result = CliRunner().invoke(cli, ["analyze", url, "--format", "json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    direct = analyzer.analyze(ingest.fetch(url).text)
+    assert [(s["start"], s["end"], s["technique"]) for s in data["spans"]] == [
+        (s.start, s.end, s.technique) for s in direct.spans]
+    assert data["source"]["url"] == url and data["source"]["site"] == "The Millbrook Patriot"
+
+
+def test_saved_html_file_is_extracted(tmp_path: Path) -> None:
+    path = tmp_path / "page.html"
+    path.write_text(newspages.page("/news/rail-ridership.html"), encoding="utf-8")
+    article = ingest.read(str(path))
+    assert article.text.startswith("The regional rail operator") or "regional rail operator" in article.text
+    assert article.source.title == "Rail operator reports quarterly ridership"
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_fetch_errors_are_clear(news_server: str) -> None:
+    with pytest.raises(FetchError, match="answered 404"):
+        ingest.fetch(news_server + "/missing.html")
+    with pytest.raises(FetchError, match=r"not an HTML page \(content type application/octet-stream\)"):
+        ingest.fetch(news_server + "/binary.bin")
+    with pytest.raises(InputError, match="no article text found"):
+        ingest.fetch(news_server + "/empty.html")
+    with pytest.raises(FetchError, match="timed out after 0.5 s"):
+        ingest.fetch(news_server + "/slow.html", timeout=0.5)
+    with pytest.raises(FetchError, match="cannot connect"):
+        ingest.fetch(f"http://127.0.0.1:{_closed_port()}/x.html")
+    with pytest.raises(FetchError, match="larger than"):
+        ingest.fetch(news_server + "/politics/harbour-betrayal.html", max_bytes=1000)
+
+
+def test_cli_reports_fetch_errors(news_server: str) -> None:
+    result = CliRunner().invoke(cli, ["analyze", news_server + "/missing.html"])
+    assert result.exit_code == 1 and "Error:" in result.output and "404" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_jsonl_broken_line_is_reported_and_skipped(tmp_path: Path) -> None:
+    path = tmp_path / "in.jsonl"
+    path.write_text('{"id": "a", "text": "One text."}\n{"id": "b", "text": \n{"id": "c", "text": "Two."}\n')
+    records = list(ingest.records(path))
+    assert [r.id for r in records] == ["a", "in.jsonl line 2", "c"]
+    assert records[1].error and "in.jsonl line 2: not valid JSON" in records[1].error
+
+
+def test_csv_rows_with_missing_columns(tmp_path: Path) -> None:
+    path = tmp_path / "in.csv"
+    path.write_text('id,text,source\na,"Some text.",Wire\nb,"Short row"\nc,,Wire\n', encoding="utf-8")
+    records = list(ingest.records(path))
+    assert records[0].article is not None and records[0].article.source.name == "Wire"
+    assert records[1].error == "in.csv line 3: expected 3 columns"
+    assert records[2].error and "neither text nor url" in records[2].error
+    bad = tmp_path / "bad.csv"
+    bad.write_text("name,body\nx,y\n")
+    with pytest.raises(InputError, match="needs an id column and a text or url column"):
+        list(ingest.records(bad))

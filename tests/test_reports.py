@@ -1,0 +1,65 @@
+"""Renderers: HTML (escaped, overlaps visible), Markdown, PTC rows, and the terminal."""
+
+import io
+import re
+
+from rich.console import Console
+
+from propscope import reports
+from propscope.analysis import Analysis, ModelInfo, Source, Span
+from propscope.reports import html, markdown, terminal
+
+MODEL = ModelInfo("test", "0", "c" * 64)
+HOSTILE = 'They are <script>alert("x")</script> traitors <img src=x onerror="alert(1)"> & worse.'
+
+
+def hostile_analysis() -> Analysis:
+    start = HOSTILE.index("traitors")
+    return Analysis.build(HOSTILE, [
+        Span(0, start + 8, "Loaded_Language", 0.6),
+        Span(start, start + 8, "Name_Calling,Labeling", 0.9),
+    ], MODEL, Source(title="<b>Title</b>"))
+
+
+def test_html_escapes_article_text() -> None:
+    page = html.render(hostile_analysis(), title="<b>Title</b>")
+    assert "<script>alert" not in page and "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in page
+    assert "<img src=x" not in page and "&lt;img src=x onerror=" in page
+    assert "<b>Title</b>" not in page
+    assert not re.search(r'<(link|script)[^>]*(src|href)=', page)  # no external assets
+
+
+def test_html_keeps_overlapping_spans_visible() -> None:
+    segments = html.segments(hostile_analysis())
+    both = [s for s in segments if len(s.spans) == 2]
+    assert [s.text for s in both] == ["traitors"]
+    page = html.render(hostile_analysis())
+    assert 'data-techniques="Loaded_Language|Name_Calling,Labeling"' in page
+    assert "Name calling or labelling · confidence 0.90" in page
+
+
+def test_markdown_lists_findings_and_escapes() -> None:
+    text = markdown.render(hostile_analysis(), title="Report")
+    assert text.startswith("# Report")
+    assert "**Name calling or labelling** (0.90" in text
+    assert "\\<script\\>" in text
+
+
+def test_ptc_rows_use_the_article_id() -> None:
+    out = io.StringIO()
+    reports.emit(hostile_analysis(), "ptc", out, name="data/article777.txt")
+    assert out.getvalue().splitlines()[0].startswith("777\tLoaded_Language\t0\t")
+
+
+def test_terminal_without_colour_is_plain_and_complete() -> None:
+    out = io.StringIO()
+    terminal.render(hostile_analysis(), Console(file=out, width=100, color_system=None))
+    text = out.getvalue()
+    assert "\x1b[" not in text
+    assert "Name calling or labelling" in text and "Score:" in text and "Legend:" in text
+
+
+def test_terminal_on_a_colour_console_uses_technique_colours() -> None:
+    out = io.StringIO()
+    terminal.render(hostile_analysis(), Console(file=out, width=100, force_terminal=True, color_system="truecolor"))
+    assert "\x1b[" in out.getvalue()
