@@ -5,12 +5,16 @@ from __future__ import annotations
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from propscope.model import Analyzer, shipped_model_dir
 
 from . import newspages
+
+if TYPE_CHECKING:
+    from propscope.server import Settings
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_PTC = REPO.parent / "shared" / "data" / "ptc-train"
@@ -98,3 +102,44 @@ def news_server() -> Iterator[str]:
     """Base URL of a loopback server with three news pages and some broken URLs."""
     with newspages.serve() as base:
         yield base
+
+
+class LiveServer:
+    """uvicorn serving the app on 127.0.0.1 in a background thread."""
+
+    def __init__(self, settings: "Settings") -> None:
+        import socket
+        import threading
+
+        import uvicorn
+
+        from propscope.server import create_app
+
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{port}"
+        config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="error")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        import time
+
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            if time.monotonic() > deadline:
+                raise RuntimeError("the test server did not start within 20 s")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture
+def live_server(tmp_path: Path) -> Iterator[LiveServer]:
+    from propscope.server import Settings
+
+    server = LiveServer(Settings(db=tmp_path / "server.db"))
+    yield server
+    server.stop()

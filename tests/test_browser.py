@@ -8,7 +8,7 @@ import pytest
 from propscope.model import Analyzer
 from propscope.reports import html
 
-from .conftest import PROPAGANDA
+from .conftest import PROPAGANDA, LiveServer
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
@@ -46,3 +46,53 @@ def test_report_highlights_spans_and_explains_them(browser, analyzer: Analyzer, 
     page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
     assert (tmp_path / "report.png").stat().st_size > 10_000
     page.close()
+
+
+def test_web_page_paste_analyse_explain_and_permalink(browser, live_server: LiveServer, tmp_path: Path) -> None:
+    page = browser.new_page(viewport={"width": 1100, "height": 1400})
+    page.goto(live_server.url + "/")
+    page.fill("#text", PROPAGANDA + HOSTILE)
+    page.click("#analyse")
+    page.wait_for_url(lambda url: "/a/" in url)
+    permalink = page.url
+    highlights = page.locator(".hl")
+    assert highlights.count() > 3
+    assert page.evaluate("window.pwned === undefined")
+    assert "<script>window.pwned = true</script>" in page.locator("#article").inner_text()
+
+    first = highlights.first
+    first.click()
+    tip = first.locator(".tip")
+    assert tip.is_visible()
+    explanation = tip.inner_text()
+    assert "confidence" in explanation and len(explanation) > 60
+    page.screenshot(path=str(tmp_path / "analysis.png"), full_page=True)
+
+    filters = page.locator("button.filter")
+    label = filters.first.get_attribute("data-technique")
+    filters.first.click()
+    assert filters.first.get_attribute("aria-pressed") == "false"
+    muted = page.locator(".hl.muted")
+    assert muted.count() >= 1
+    assert all(label in muted.nth(i).get_attribute("data-techniques") for i in range(muted.count()))
+
+    page.keyboard.press("Escape")
+    page.click("#permalink")
+    page.wait_for_load_state()
+    assert page.url == permalink and page.locator(".hl").count() == highlights.count()
+
+    page.goto(live_server.url + "/history?q=Harbour")
+    assert page.locator("table a[href^='/a/']").count() == 1
+    page.goto(live_server.url + "/corpus")
+    page.locator("a[href^='/corpus/technique/']").first.click()
+    assert page.locator(".examples li q").count() >= 1
+    page.close()
+
+    phone = browser.new_page(viewport={"width": 375, "height": 800}, is_mobile=True)
+    phone.goto(permalink)
+    assert phone.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
+    phone.locator(".hl").first.focus()
+    phone.keyboard.press("Enter")
+    assert phone.locator(".hl").first.locator(".tip").is_visible()
+    phone.screenshot(path=str(tmp_path / "phone.png"), full_page=True)
+    phone.close()

@@ -7,6 +7,7 @@ from propscope.decoding import (
     DecodingParams,
     best_window,
     char_spans,
+    paragraph_starts,
     pool,
     span_features,
     stitch,
@@ -47,8 +48,16 @@ def test_token_runs_hysteresis_and_gap_joining() -> None:
 def test_char_spans_snap_to_words_and_keep_token_ranges() -> None:
     text = "they are corrupt elite, sadly"
     tokens = word_tokens(text)
-    assert char_spans(text, tokens, [(2, 4)]) == [(9, 22, 2, 4)]
+    assert char_spans(text, tokens, [(2, 4)], paragraph_starts(text, tokens)) == [(9, 22, 2, 4)]
     assert text[9:22] == "corrupt elite"
+
+
+def test_char_spans_never_cross_a_blank_line() -> None:
+    text = "a b\n \nc d"
+    tokens = Tokens(ids=np.arange(4), char_spans=np.asarray([(0, 1), (2, 3), (6, 7), (8, 9)]))
+    paragraphs = paragraph_starts(text, tokens)
+    assert paragraphs.tolist() == [2]
+    assert [text[s:e] for s, e, _, _ in char_spans(text, tokens, [(0, 4)], paragraphs)] == ["a b", "c d"]
 
 
 def test_span_features_count_repetitions() -> None:

@@ -74,6 +74,8 @@ def test_sentence_bounds_split_lines_and_skip_blanks() -> None:
         ("the corrupt elite, again", 6, 14, "corrupt elite"),
         ("the corrupt elite, again", 3, 19, "corrupt elite"),
         ("say “no more”.", 4, 13, "“no more”"),
+        ("stop this sell-out now", 5, 14, "this sell-out"),
+        ("the council's plan", 4, 11, "council's"),
     ],
 )
 def test_snap_to_words(text: str, start: int, end: int, expected: str) -> None:

@@ -226,6 +226,31 @@ def train(data_dir: Path, out_dir: Path, config_path: Path | None, overrides: tu
         click.echo(json.dumps({k: figures[k] for k in ("si", "flc", "slc")} | {"tc_micro_f1": figures["tc"]["micro_f1"]}))
 
 
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind; 0.0.0.0 exposes it on the network.")
+@click.option("--port", type=int, default=8000, show_default=True)
+@click.option("--api-key", envvar="PROPSCOPE_API_KEY", default=None,
+              help="Require this key (X-API-Key header, Bearer token or ?key=). Also $PROPSCOPE_API_KEY.")
+@click.option("--allow-private-urls", is_flag=True, help="Let URL analysis fetch loopback and private addresses.")
+@click.option("--max-body-bytes", type=int, default=1_000_000, show_default=True)
+@click.option("--queue-limit", type=int, default=32, show_default=True,
+              help="Analyses waiting or running before the server answers 503.")
+@db_option
+@model_option
+def serve(host: str, port: int, api_key: str | None, allow_private_urls: bool, max_body_bytes: int,
+          queue_limit: int, db: Path | None, model_dir: Path | None) -> None:
+    """Run the web app and the HTTP API (docs at /docs, schema at /openapi.json)."""
+    import uvicorn
+
+    from propscope.server import Settings, create_app
+
+    with reported_errors():
+        app = create_app(Settings(db=db, model_dir=model_dir, api_key=api_key, allow_private_urls=allow_private_urls,
+                                  max_body_bytes=max_body_bytes, queue_limit=queue_limit))
+        stderr.print(f"propscope serving on http://{host}:{port}" + (" (API key required)" if api_key else ""))
+        uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=5)
+
+
 @cli.group()
 def library() -> None:
     """Query the library of stored analyses."""

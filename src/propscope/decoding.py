@@ -6,6 +6,7 @@ Nothing here runs the encoder, so all of it is tested on hand-made arrays.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -17,6 +18,7 @@ from propscope.text import Tokens, line_bounds, snap_to_words
 
 FloatArray = npt.NDArray[np.float32]
 N_FEATURES = 6
+_BLANK_LINE = re.compile(r"\n[^\S\n]*\n")
 NONE = len(TECHNIQUES)  # the span head's extra class: "this span is not propaganda"
 N_CLASSES = NONE + 1
 
@@ -65,17 +67,28 @@ def token_runs(probs: FloatArray, params: DecodingParams) -> list[tuple[int, int
     return joined
 
 
+def paragraph_starts(text: str, tokens: Tokens) -> npt.NDArray[np.int64]:
+    """Indices of the tokens that begin a paragraph (follow a blank line)."""
+    ends = [match.end() for match in _BLANK_LINE.finditer(text)]
+    return np.unique(np.searchsorted(tokens.char_spans[:, 0], np.asarray(ends, dtype=np.int64)))
+
+
 def char_spans(
-    text: str, tokens: Tokens, runs: Sequence[tuple[int, int]]
+    text: str, tokens: Tokens, runs: Sequence[tuple[int, int]], paragraphs: npt.NDArray[np.int64]
 ) -> list[tuple[int, int, int, int]]:
-    """Turn token runs into (start, end, first token, last token) spans snapped to words."""
+    """Turn token runs into (start, end, first token, last token) spans snapped to words.
+
+    A run is cut where a paragraph begins: annotated spans never cross a blank line.
+    """
     spans = []
-    for first, last in runs:
-        start, end = snap_to_words(
-            text, int(tokens.char_spans[first, 0]), int(tokens.char_spans[last - 1, 1])
-        )
-        if end > start:
-            spans.append((start, end, first, last))
+    for run_first, run_last in runs:
+        cuts = paragraphs[(paragraphs > run_first) & (paragraphs < run_last)].tolist()
+        for first, last in zip([run_first, *cuts], [*cuts, run_last]):
+            start, end = snap_to_words(
+                text, int(tokens.char_spans[first, 0]), int(tokens.char_spans[last - 1, 1])
+            )
+            if end > start:
+                spans.append((start, end, first, last))
     return spans
 
 

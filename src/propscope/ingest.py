@@ -8,8 +8,12 @@ record with an ``error`` instead of stopping the run.
 from __future__ import annotations
 
 import csv
+import ipaddress
 import json
+import socket
+import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
@@ -62,14 +66,63 @@ def from_html(html: str, *, name: str, url: str | None = None) -> Article:
                                 author=document.author, date=document.date))
 
 
-def fetch(url: str, *, timeout: float = FETCH_TIMEOUT_S, max_bytes: int = MAX_DOWNLOAD_BYTES) -> Article:
-    """Download a page (bounded in time and size) and extract its article."""
-    request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT, "Accept": "text/html,*/*;q=0.5"})
+def check_public(url: str) -> None:
+    """Refuse URLs that are not http(s), or whose host resolves to a loopback, private,
+    link-local (cloud metadata), multicast or reserved address."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise FetchError(f"{url}: only http and https URLs with a host can be fetched")
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
+        infos = socket.getaddrinfo(parts.hostname, parts.port or 80, proto=socket.IPPROTO_TCP)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise FetchError(f"{url}: cannot resolve {parts.hostname} ({exc})") from None
+    for info in infos:
+        address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
+        if not address.is_global or address.is_multicast:
+            raise FetchError(
+                f"{url}: refused, {parts.hostname} resolves to the non-public address {address}; "
+                "only public addresses are fetched (a local install can allow private ones)"
+            )
+
+
+class _CheckedRedirects(urllib.request.HTTPRedirectHandler):
+    """Applies the same address check to every redirect target."""
+
+    def redirect_request(self, req: Any, fp: Any, code: int, msg: str, headers: Any, newurl: str) -> Any:
+        check_public(newurl)
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+def fetch(
+    url: str,
+    *,
+    timeout: float = FETCH_TIMEOUT_S,
+    max_bytes: int = MAX_DOWNLOAD_BYTES,
+    allow_private: bool = True,
+) -> Article:
+    """Download a page (bounded in total time and size) and extract its article.
+
+    With ``allow_private=False`` (the server's default) the URL and every redirect must
+    resolve to public addresses.
+    """
+    handlers: list[urllib.request.BaseHandler] = []
+    if not allow_private:
+        check_public(url)
+        handlers.append(_CheckedRedirects())
+    opener = urllib.request.build_opener(*handlers)
+    request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT, "Accept": "text/html,*/*;q=0.5"})
+    deadline = time.monotonic() + timeout
+    try:
+        with opener.open(request, timeout=timeout) as response:
             content_type = response.headers.get_content_type()
             charset = response.headers.get_content_charset() or "utf-8"
-            data = response.read(max_bytes + 1)
+            data = b""
+            while chunk := response.read(65536):
+                data += chunk
+                if len(data) > max_bytes:
+                    raise FetchError(f"{url}: the page is larger than {max_bytes / 1e6:g} MB")
+                if time.monotonic() > deadline:
+                    raise TimeoutError
     except urllib.error.HTTPError as exc:
         exc.close()
         raise FetchError(f"{url}: the server answered {exc.code} {exc.reason}") from None
@@ -82,8 +135,6 @@ def fetch(url: str, *, timeout: float = FETCH_TIMEOUT_S, max_bytes: int = MAX_DO
         raise FetchError(f"{url}: timed out after {timeout:g} s") from None
     except ValueError as exc:
         raise FetchError(f"{url}: not a valid URL ({exc})") from None
-    if len(data) > max_bytes:
-        raise FetchError(f"{url}: the page is larger than {max_bytes // 1_000_000} MB")
     if content_type not in ("text/html", "application/xhtml+xml", "text/plain"):
         raise FetchError(f"{url}: not an HTML page (content type {content_type})")
     text = decode(data, name=url, encoding=charset if _known(charset) else "utf-8")

@@ -184,11 +184,12 @@ class Analyzer:
     def decode(self, encoding: Encoding, params: DecodingParams) -> list[Detection]:
         """Decode spans from an encoding with the given parameters, and classify them."""
         text, tokens = encoding.text, encoding.tokens
+        paragraphs = decoding.paragraph_starts(text, tokens)
         found: list[tuple[int, int, float, FloatArray]] = []
         for block_windows, probs in encoding.blocks:
             offset = block_windows[0].start
             runs = [(first + offset, last + offset) for first, last in decoding.token_runs(probs, params)]
-            for start, end, first, last in decoding.char_spans(text, tokens, runs):
+            for start, end, first, last in decoding.char_spans(text, tokens, runs, paragraphs):
                 pooled = self._pool(block_windows, first, last)
                 found.append((start, end, float(probs[first - offset : last - offset].mean()), pooled))
         if not found:

@@ -89,7 +89,9 @@ class Library:
         self.path = path or default_path()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+            # The server shares one connection between threads, always under its own lock.
+            self.conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
+                                        check_same_thread=False)
         except (OSError, sqlite3.Error) as exc:
             raise InputError(f"{self.path}: cannot open the library ({exc})") from None
         self.conn.row_factory = sqlite3.Row
@@ -202,6 +204,29 @@ class Library:
                 f"LIMIT {int(top)}"
             ),
         }
+
+    def top_scores(self, *, limit: int = 10) -> list[dict[str, Any]]:
+        """The analyses with the highest article scores."""
+        return self._query("SELECT id, source, title, score, n_spans FROM analyses ORDER BY score DESC, id LIMIT ?",
+                           (limit,))
+
+    def examples(self, technique: str, *, limit: int = 100) -> list[dict[str, Any]]:
+        """Spans of one technique across the library, most confident first, with their text
+        and the sentence they occur in."""
+        rows = self._query(
+            'SELECT s.analysis_id, s.start, s."end", s.confidence, a.source, a.title FROM spans s '
+            "JOIN analyses a ON a.id = s.analysis_id WHERE s.technique = ? ORDER BY s.confidence DESC LIMIT ?",
+            (technique, limit),
+        )
+        analyses: dict[int, Analysis] = {}
+        for row in rows:
+            if row["analysis_id"] not in analyses:
+                analyses[row["analysis_id"]] = self.get(row["analysis_id"]).analysis
+            analysis = analyses[row["analysis_id"]]
+            sentence = next((s for s in analysis.sentences if s.start <= row["start"] < s.end), None)
+            row["text"] = analysis.text[row["start"]:row["end"]]
+            row["sentence"] = analysis.text[sentence.start:sentence.end] if sentence else row["text"]
+        return rows
 
     def _query(self, sql: str, args: Sequence[Any] = ()) -> list[dict[str, Any]]:
         return [dict(row) for row in self.conn.execute(sql, args)]

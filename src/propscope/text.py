@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 _BINARY_SNIFF_BYTES = 8192
 _SENTENCE_END = re.compile(r"(?<=[.!?…])[\"'”’)\]]*\s+(?=[\"'“‘(\[]?[A-Z0-9])")
 _TRAILING_PUNCTUATION = ".,;:!?-–—([{"
+_WORD_JOINERS = "-'’"
 
 
 def decode(data: bytes, *, name: str, encoding: str = "utf-8") -> str:
@@ -91,11 +92,23 @@ def _strip(text: str, start: int, end: int) -> tuple[int, int]:
     return start, end
 
 
+def _inside_word(text: str, index: int) -> bool:
+    """Whether a cut before ``text[index]`` would split a word (hyphenated ones included)."""
+    if index <= 0 or index >= len(text):
+        return False
+    before, after = text[index - 1], text[index]
+    if before.isalnum() and after.isalnum():
+        return True
+    return (after in _WORD_JOINERS and before.isalnum() and index + 1 < len(text) and text[index + 1].isalnum()) or (
+        before in _WORD_JOINERS and after.isalnum() and index >= 2 and text[index - 2].isalnum()
+    )
+
+
 def snap_to_words(text: str, start: int, end: int) -> tuple[int, int]:
     """Grow a span to whole words, then trim surrounding space and trailing punctuation."""
-    while start > 0 and text[start - 1].isalnum() and text[start].isalnum():
+    while _inside_word(text, start):
         start -= 1
-    while end < len(text) and text[end].isalnum() and text[end - 1].isalnum():
+    while _inside_word(text, end):
         end += 1
     start, end = _strip(text, start, end)
     while end > start and text[end - 1] in _TRAILING_PUNCTUATION:

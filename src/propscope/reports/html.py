@@ -11,8 +11,9 @@ from propscope.analysis import Analysis, Span
 from propscope.reports.charts import bar_chart
 from propscope.reports.terminal import score_reading
 
+TEMPLATES = PackageLoader("propscope.reports", "templates")
 _ENV = Environment(
-    loader=PackageLoader("propscope.reports", "templates"),
+    loader=TEMPLATES,
     autoescape=select_autoescape(default=True, default_for_string=True),
     trim_blocks=True,
     lstrip_blocks=True,
@@ -25,6 +26,7 @@ class Segment:
 
     text: str
     spans: tuple[Span, ...]
+    sentence: str  # the sentence the segment starts in, when it carries spans
 
 
 def segments(analysis: Analysis) -> list[Segment]:
@@ -33,7 +35,9 @@ def segments(analysis: Analysis) -> list[Segment]:
     result = []
     for start, end in zip(cuts, cuts[1:]):
         covering = tuple(s for s in analysis.spans if s.start <= start and end <= s.end)
-        result.append(Segment(analysis.text[start:end], covering))
+        sentence = next((s for s in analysis.sentences if s.start <= start < s.end), None) if covering else None
+        result.append(Segment(analysis.text[start:end], covering,
+                              analysis.text[sentence.start:sentence.end] if sentence else ""))
     return result
 
 

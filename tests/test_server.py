@@ -1,0 +1,178 @@
+"""The HTTP API and pages, against uvicorn on loopback."""
+
+import asyncio
+import json
+from pathlib import Path
+
+import httpx
+import pytest
+
+from propscope.errors import FetchError
+from propscope.ingest import _CheckedRedirects
+from propscope.server import Settings
+
+from .conftest import CALM, PROPAGANDA, LiveServer
+
+PROBLEM_KEYS = {"type", "title", "status", "detail"}
+
+
+def assert_problem(response: httpx.Response, status: int, detail: str) -> None:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    body = response.json()
+    assert set(body) == PROBLEM_KEYS and body["status"] == status and detail in body["detail"]
+    assert "Traceback" not in response.text
+
+
+def test_analyze_text_returns_and_stores_the_analysis(live_server: LiveServer) -> None:
+    with httpx.Client(base_url=live_server.url) as client:
+        created = client.post("/api/v1/analyze", json={"text": PROPAGANDA})
+        assert created.status_code == 200
+        body = created.json()
+        assert body["text"] == PROPAGANDA and body["spans"] and body["schema_version"] == 1
+        again = client.get(f"/api/v1/analyses/{body['id']}").json()
+        assert again == body
+        listed = client.get("/api/v1/analyses", params={"q": "Harbour"}).json()
+        assert [row["id"] for row in listed] == [body["id"]]
+        page = client.get(f"/a/{body['id']}")
+        assert page.status_code == 200 and 'class="hl"' in page.text
+
+
+def test_batch_keeps_order_and_limit(live_server: LiveServer) -> None:
+    with httpx.Client(base_url=live_server.url) as client:
+        results = client.post("/api/v1/analyze/batch", json={"items": [{"text": CALM}, {"text": PROPAGANDA}]}).json()
+        assert [r["text"] for r in results] == [CALM, PROPAGANDA]
+        too_many = client.post("/api/v1/analyze/batch", json={"items": [{"text": f"Text {i}."} for i in range(17)]})
+        assert_problem(too_many, 413, "the limit is 16")
+
+
+def test_techniques_health_and_metrics(live_server: LiveServer) -> None:
+    with httpx.Client(base_url=live_server.url) as client:
+        techniques = client.get("/api/v1/techniques").json()
+        assert len(techniques) == 14 and all(t["definition"] and t["colour"].startswith("#") for t in techniques)
+        assert client.get("/healthz").json()["status"] == "ok"
+        client.post("/api/v1/analyze", json={"text": CALM})
+        metrics = client.get("/metrics").text
+        assert 'propscope_requests_total{method="POST",route="/api/v1/analyze",status="200"} 1' in metrics
+        assert "propscope_request_duration_seconds_bucket" in metrics
+        assert "propscope_inference_seconds_count 1" in metrics and "propscope_queue_depth 0" in metrics
+        assert client.get("/openapi.json").json()["paths"]["/api/v1/analyze"]
+
+
+@pytest.mark.parametrize(
+    ("payload", "status", "detail"),
+    [
+        ({"text": "  "}, 422, "the text is empty"),
+        ({}, 422, "give exactly one of text or url"),
+        ({"text": "a", "url": "http://x"}, 422, "give exactly one of text or url"),
+        ({"url": "ftp://example.org/x"}, 422, "only http and https"),
+        ({"text": "x" * 300_001}, 413, "the limit is 300000"),
+    ],
+)
+def test_bad_requests_get_problem_details(live_server: LiveServer, payload: dict, status: int, detail: str) -> None:
+    with httpx.Client(base_url=live_server.url) as client:
+        assert_problem(client.post("/api/v1/analyze", json=payload), status, detail)
+
+
+def test_body_limit(live_server: LiveServer) -> None:
+    body = json.dumps({"text": "word " * 250_000}).encode()
+    with httpx.Client(base_url=live_server.url) as client:
+        assert_problem(client.post("/api/v1/analyze", content=body, headers={"content-type": "application/json"}),
+                       413, "over 1000000 bytes")
+        assert_problem(client.get("/api/v1/analyses/424242"), 404, "no analysis with id 424242")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:9/page.html",
+        "http://localhost/page.html",
+        "http://[::1]/page.html",
+        "http://10.1.2.3/page.html",
+        "http://192.168.0.10/page.html",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://0.0.0.0/",
+    ],
+)
+def test_url_fetching_refuses_non_public_addresses(live_server: LiveServer, url: str) -> None:
+    with httpx.Client(base_url=live_server.url) as client:
+        assert_problem(client.post("/api/v1/analyze", json={"url": url}), 422, "non-public address")
+
+
+def test_redirects_to_private_addresses_are_refused() -> None:
+    with pytest.raises(FetchError, match="non-public address 169.254.169.254"):
+        _CheckedRedirects().redirect_request(None, None, 302, "Found", {}, "http://169.254.169.254/latest/")
+
+
+def test_allow_private_urls_fetches_loopback(tmp_path: Path, news_server: str) -> None:
+    server = LiveServer(Settings(db=tmp_path / "s.db", allow_private_urls=True))
+    try:
+        url = news_server + "/politics/harbour-betrayal.html"
+        body = httpx.post(server.url + "/api/v1/analyze", json={"url": url}, timeout=60).json()
+        assert body["source"]["url"] == url and body["spans"]
+    finally:
+        server.stop()
+
+
+def test_api_key_is_required_when_set(tmp_path: Path) -> None:
+    server = LiveServer(Settings(db=tmp_path / "s.db", api_key="sesame"))
+    try:
+        with httpx.Client(base_url=server.url) as client:
+            assert_problem(client.get("/api/v1/techniques"), 401, "X-API-Key")
+            assert_problem(client.get("/api/v1/techniques", headers={"X-API-Key": "wrong"}), 401, "X-API-Key")
+            assert client.get("/api/v1/techniques", headers={"X-API-Key": "sesame"}).status_code == 200
+            assert client.get("/api/v1/techniques", headers={"Authorization": "Bearer sesame"}).status_code == 200
+            assert client.get("/healthz").status_code == 200
+            assert client.get("/", params={"key": "sesame"}).status_code == 200
+            assert client.get("/history").status_code == 200  # the key cookie from the link above
+    finally:
+        server.stop()
+
+
+def test_stored_article_is_escaped_in_pages(live_server: LiveServer) -> None:
+    hostile = "They are traitors. <script>alert(1)</script> <img src=x onerror=\"alert(2)\">\n"
+    with httpx.Client(base_url=live_server.url) as client:
+        analysis_id = client.post("/api/v1/analyze", json={"text": hostile}).json()["id"]
+        for path in (f"/a/{analysis_id}", "/history", "/corpus"):
+            page = client.get(path).text
+            assert "<script>alert(1)" not in page and "<img src=x" not in page
+
+
+def test_full_queue_answers_503_with_retry_after(tmp_path: Path) -> None:
+    from propscope.server.runtime import InferenceQueue, QueueFull
+
+    async def scenario() -> None:
+        queue = InferenceQueue(workers=1, limit=2)
+        release = asyncio.Event()
+        loop = asyncio.get_running_loop()
+
+        def blocked() -> int:
+            asyncio.run_coroutine_threadsafe(release.wait(), loop).result()
+            return 1
+
+        running = [asyncio.create_task(queue.run(blocked)) for _ in range(2)]
+        await asyncio.sleep(0.05)
+        assert queue.depth == 2
+        with pytest.raises(QueueFull):
+            await queue.run(lambda: 0)
+        release.set()
+        assert await asyncio.gather(*running) == [1, 1]
+        assert queue.depth == 0
+        queue.close()
+
+    asyncio.run(scenario())
+    server = LiveServer(Settings(db=tmp_path / "s.db", queue_limit=1))
+    try:
+        async def burst() -> list[httpx.Response]:
+            async with httpx.AsyncClient(base_url=server.url, timeout=120) as client:
+                texts = [f"Story {i}. " + PROPAGANDA * 6 for i in range(6)]
+                return await asyncio.gather(*(client.post("/api/v1/analyze", json={"text": t}) for t in texts))
+
+        responses = asyncio.run(burst())
+        statuses = sorted(r.status_code for r in responses)
+        assert 503 in statuses and 200 in statuses and set(statuses) <= {200, 503}
+        busy = next(r for r in responses if r.status_code == 503)
+        assert busy.headers["retry-after"] == "2"
+        assert_problem(busy, 503, "queue is full")
+    finally:
+        server.stop()
