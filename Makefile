@@ -6,9 +6,8 @@ BIN := $(VENV)/bin
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
 
-# The runtime install is small: onnxruntime, tokenizers, numpy, click, rich.
+# The runtime install has no torch: onnxruntime, tokenizers, numpy, trafilatura, fastapi, rich.
 $(VENV)/.runtime: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e .
 	touch $@

@@ -1,3 +1,5 @@
+import math
+
 import pytest
 
 from propscope.analysis import Analysis, ModelInfo, Span, article_score
@@ -41,7 +43,8 @@ def test_score_never_falls_when_spans_are_added() -> None:
 def test_article_score_bounds() -> None:
     assert article_score([]) == 0.0
     assert article_score([0.0, 0.0]) == 0.0
-    assert article_score([1.0] * 5) == pytest.approx(0.98, abs=0.01)
+    assert article_score([1.0] * 5) == pytest.approx(1.0, abs=0.001)
+    assert article_score([0.5, 0.0]) == pytest.approx(1 - math.exp(-2.0))
 
 
 def test_dict_round_trip() -> None:

@@ -171,12 +171,6 @@ class Analyzer:
         tokens = tokenize(self.tokenizer, text)
         return Encoding(text, tokens, self._encode(tokens, line_cut_points(text, tokens)))
 
-    # ------------------------------------------------------------ internals
-
-    @property
-    def _width(self) -> int:
-        return int(self.head["hidden_weight"].shape[0] - decoding.N_FEATURES) // 3
-
     def detect(self, text: str) -> list[Detection]:
         """Spans found in ``text`` with their technique probabilities, before labelling."""
         return self.decode(self.encode(text), self.params)
@@ -197,6 +191,12 @@ class Analyzer:
         features = decoding.span_features(text, tokens, [(s, e) for s, e, _, _ in found])
         probs, none = decoding.technique_probabilities(np.stack([p for *_, p in found]), features, self.head)
         return [Detection(s, e, p, t, float(n)) for (s, e, p, _), t, n in zip(found, probs, none, strict=True)]
+
+    # ------------------------------------------------------------ internals
+
+    @property
+    def _width(self) -> int:
+        return int(self.head["hidden_weight"].shape[0] - decoding.N_FEATURES) // 3
 
     def _spans(self, text: str) -> list[Span]:
         return [span for found in self.detect(text) for span in found.labelled(self.params)]

@@ -53,7 +53,9 @@ technique of each span.
   are joined, and the result is snapped to whole words.
 - Span head: mean, first and last contextual states of the span's tokens, plus
   {N_FEATURES} article-level features (how often the span's text recurs in the article, its length,
-  position and share of its line), then a 2-layer MLP to a softmax over 14 techniques.
+  position and share of its line), then a 2-layer MLP to a softmax over the 14 techniques plus
+  "none". "None" is trained on the tagger's own false positives and random plain stretches,
+  so the head also rejects candidate spans; TC renormalises over the 14 techniques.
 - Whole articles of any length: windows of {config['window_tokens']} tokens every
   {config['inference_stride']} tokens, overlapping probabilities averaged; texts longer than
   {config['block_tokens']} tokens are processed in blocks cut at line breaks, so memory stays bounded.
