@@ -103,7 +103,9 @@ def main() -> None:
                 if time.perf_counter() - started > 60:
                     sys.exit("the server did not start within 60 s")
             print(f"server start-up: {time.perf_counter() - started:.2f} s until /healthz answered")
+            load_started = time.perf_counter()
             results = asyncio.run(load(base, args.clients, args.seconds, texts))
+            wall = time.perf_counter() - load_started  # includes the requests still running at the end
         finally:
             server.terminate()
             server.wait(timeout=30)
@@ -112,8 +114,8 @@ def main() -> None:
         latencies = sorted(r[1] for r in ok)
         statuses = Counter(str(r[0]) for r in results)
         server_errors = sum(n for s, n in statuses.items() if s.startswith("5") and s != "503")
-        wall = args.seconds
-        print(f"{args.clients} clients for {wall:.0f} s, texts of 300-3,000 words")
+        print(f"{args.clients} clients sending for {args.seconds:.0f} s ({wall:.0f} s until the last answer), "
+              "texts of 300-3,000 words")
         print(f"  requests/second  {len(ok) / wall:.2f} answered (200), {len(results) / wall:.2f} sent")
         if latencies:
             q = statistics.quantiles(latencies, n=100)

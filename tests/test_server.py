@@ -176,3 +176,13 @@ def test_full_queue_answers_503_with_retry_after(tmp_path: Path) -> None:
         assert_problem(busy, 503, "queue is full")
     finally:
         server.stop()
+
+
+def test_corpus_page_charts_techniques_per_source(live_server: LiveServer) -> None:
+    with httpx.Client(base_url=live_server.url) as client:
+        client.post("/api/v1/analyze", json={"text": PROPAGANDA})
+        page = client.get("/corpus").text
+        assert 'aria-label="Techniques per source"' in page and 'aria-label="Techniques per month"' in page
+        assert "<title>Loaded language: " in page
+        technique = client.get("/corpus/technique/loaded_language").text
+        assert technique.count("<q>") >= 1

@@ -32,7 +32,7 @@ from propscope.analysis import Analysis, Source
 from propscope.errors import FetchError, InputError, PropscopeError
 from propscope.model import Analyzer
 from propscope.reports import html as html_report
-from propscope.reports.charts import bar_chart
+from propscope.reports.charts import bar_chart, stacked_bar_chart
 from propscope.reports.terminal import score_reading
 from propscope.server.runtime import InferenceQueue, Metrics, QueueFull
 from propscope.server.schemas import AnalysisOut, AnalyzeRequest, BatchRequest, SummaryOut, TechniqueOut, problems
@@ -315,13 +315,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.get("/corpus", response_class=HTMLResponse, include_in_schema=False)
     async def corpus(request: Request) -> Response:
         stats = stored(lambda lib: lib.stats(top=10))
-        per_source = _totals(stats["by_source"], "source")
-        per_month = _totals(stats["by_month"], "month")
         per_technique = _totals(stats["by_source"], "technique")
         top = stored(lambda lib: lib.top_scores(limit=10))
         charts = {
-            "sources": bar_chart([(k, v, "#1d4ed8") for k, v in per_source.items()], title="Spans per source"),
-            "months": bar_chart([(k, v, "#0f766e") for k, v in sorted(per_month.items())], title="Spans per month"),
+            "sources": stacked_bar_chart(_stacks(stats["by_source"], "source"), title="Techniques per source"),
+            "months": stacked_bar_chart(sorted(_stacks(stats["by_month"], "month")), title="Techniques per month"),
             "scores": bar_chart([(r["source"], r["mean_score"], "#be123c") for r in stats["top_sources"]],
                                 title="Mean article score by source", value_format="{:.2f}"),
         }
@@ -344,6 +342,15 @@ def _bearer(header: str | None) -> str | None:
     if header and header.lower().startswith("bearer "):
         return header[7:].strip()
     return None
+
+
+def _stacks(rows: list[dict[str, Any]], key: str) -> list[tuple[str, list[tuple[str, float, str]]]]:
+    """Rows of (group, technique, spans) as one stack of technique parts per group."""
+    stacks: dict[str, list[tuple[str, float, str]]] = {}
+    for row in rows:
+        technique = techniques.get(row["technique"])
+        stacks.setdefault(str(row[key]), []).append((technique.name, float(row["spans"]), technique.colour))
+    return list(stacks.items())
 
 
 def _totals(rows: list[dict[str, Any]], key: str) -> dict[str, int]:
