@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -71,7 +70,6 @@ class Metrics:
         self.requests: dict[tuple[str, str, int], int] = defaultdict(int)
         self.latency: dict[str, Histogram] = defaultdict(Histogram)
         self.inference = Histogram()
-        self.started = time.time()
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
         with self._lock:
