@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import logging
 import os
 import threading
 import time
@@ -16,9 +17,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import FastAPI, Form, Request
+from fastapi import FastAPI, Form, Query, Request
+from fastapi import Path as FastAPIPath
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -39,6 +41,8 @@ from propscope.server.schemas import AnalysisOut, AnalyzeRequest, BatchRequest, 
 from propscope.store import Library
 
 API_KEY_ENV = "PROPSCOPE_API_KEY"
+LOG = logging.getLogger("propscope.server")
+AnalysisId = Annotated[int, FastAPIPath(ge=1, le=2**63 - 1, description="The analysis's library id.")]
 KEY_COOKIE = "propscope_key"
 PUBLIC_PATHS = ("/healthz", "/static/")
 
@@ -215,6 +219,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.exception_handler(Exception)
     async def on_unexpected(request: Request, exc: Exception) -> Response:
+        LOG.exception("unexpected error on %s %s", request.method, request.url.path)
         return _error(request, 500, "Server error", "an unexpected error occurred; it has been logged")
 
     def _error(request: Request, status: int, title: str, detail: str, headers: dict[str, str] | None = None) -> Response:
@@ -247,14 +252,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/api/v1/analyses/{analysis_id}", response_model=AnalysisOut, tags=["library"],
              responses=problems(*always, 404))
-    async def api_analysis(analysis_id: int) -> dict[str, Any]:
+    async def api_analysis(analysis_id: AnalysisId) -> dict[str, Any]:
         """One stored analysis."""
         return output(analysis_id, _get(analysis_id).analysis)
 
     @app.get("/api/v1/analyses", response_model=list[SummaryOut], tags=["library"], responses=problems(*always))
-    async def api_analyses(source: str | None = None, q: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+    async def api_analyses(
+        source: str | None = None, q: str | None = None, limit: Annotated[int, Query(ge=1, le=500)] = 50
+    ) -> list[dict[str, Any]]:
         """Stored analyses, newest first, by source and a search in titles, sources and texts."""
-        return list(stored(lambda lib: lib.rows(source=source, query=q, limit=max(1, min(limit, 500)))))
+        return list(stored(lambda lib: lib.rows(source=source, query=q, limit=limit)))
 
     @app.get("/api/v1/techniques", response_model=list[TechniqueOut], tags=["techniques"], responses=problems(*always))
     async def api_techniques() -> list[dict[str, str]]:
@@ -298,7 +305,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return RedirectResponse(f"/a/{analysis_id}", status_code=303)
 
     @app.get("/a/{analysis_id}", response_class=HTMLResponse, include_in_schema=False)
-    async def analysis_page(request: Request, analysis_id: int) -> Response:
+    async def analysis_page(request: Request, analysis_id: AnalysisId) -> Response:
         analysis = _get(analysis_id).analysis
         counts = analysis.technique_counts()
         chart = bar_chart([(techniques.get(k).name, n, techniques.get(k).colour) for k, n in counts.items()],
