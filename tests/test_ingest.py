@@ -91,3 +91,16 @@ def test_csv_rows_with_missing_columns(tmp_path: Path) -> None:
     bad.write_text("name,body\nx,y\n")
     with pytest.raises(InputError, match="needs an id column and a text or url column"):
         list(ingest.records(bad))
+
+
+def test_undecodable_rows_become_errors(tmp_path: Path) -> None:
+    jsonl = tmp_path / "in.jsonl"
+    jsonl.write_bytes(b'{"id": "a", "text": "caf\xe9 opened"}\n{"id": "b", "text": "Fine."}\n')
+    records = list(ingest.records(jsonl))
+    assert records[0].error and "in.jsonl line 1 (id a): not valid text" in records[0].error
+    assert records[1].article is not None
+    csv_file = tmp_path / "in.csv"
+    csv_file.write_bytes(b'id,text\na,"caf\xe9"\nb,"Fine."\n')
+    records = list(ingest.records(csv_file))
+    assert records[0].error and "--encoding" in records[0].error and records[1].article is not None
+    assert list(ingest.records(csv_file, encoding="cp1252"))[0].article.text == "caf\u00e9"

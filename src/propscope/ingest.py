@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import ipaddress
 import json
+import re
 import socket
 import time
 import urllib.error
@@ -28,6 +29,7 @@ FETCH_TIMEOUT_S = 15.0
 MAX_DOWNLOAD_BYTES = 5_000_000
 HTML_SUFFIXES = (".html", ".htm")
 COLLECTION_SUFFIXES = (".jsonl", ".csv", ".parquet")
+_UNDECODABLE = re.compile("[\udc80-\udcff]")
 USER_AGENT = "propscope (+https://pypi.org/project/propscope)"
 
 
@@ -208,6 +210,10 @@ def _row_record(row: dict[str, Any], where: str) -> Record:
     if row_id in (None, ""):
         return Record(where, error=f"{where}: the row has no id")
     row_id = str(row_id)
+    # Files are read with surrogateescape: undecodable bytes show up here as lone surrogates.
+    if any(_UNDECODABLE.search(str(value)) for value in row.values() if isinstance(value, str)):
+        return Record(row_id, error=f"{where} (id {row_id}): not valid text in the file's encoding; "
+                                    "pass --encoding if it is not UTF-8")
     meta = {k: row.get(k) for k in ("source", "date", "title") if row.get(k) not in (None, "")}
     text, url = row.get("text"), row.get("url")
     try:
@@ -226,7 +232,7 @@ def _row_record(row: dict[str, Any], where: str) -> Record:
 
 
 def _jsonl_records(path: Path, encoding: str) -> Iterator[Record]:
-    with path.open(encoding=encoding, errors="replace", newline="") as lines:
+    with path.open(encoding=encoding, errors="surrogateescape", newline="") as lines:
         for number, line in enumerate(lines, start=1):
             if not line.strip():
                 continue
@@ -243,7 +249,7 @@ def _jsonl_records(path: Path, encoding: str) -> Iterator[Record]:
 
 
 def _csv_records(path: Path, encoding: str) -> Iterator[Record]:
-    with path.open(encoding=encoding, errors="replace", newline="") as handle:
+    with path.open(encoding=encoding, errors="surrogateescape", newline="") as handle:
         reader = csv.DictReader(handle)
         columns = set(reader.fieldnames or ())
         if "id" not in columns or not columns & {"text", "url"}:
