@@ -129,3 +129,12 @@ def test_spans_out_of_range(tiny_corpus: Path, tmp_path: Path) -> None:
     template.write_text("1\t?\t10\t5000\n", encoding="utf-8")
     result = run("predict", str(tiny_corpus / "articles"), "--spans", str(template), "-o", str(tmp_path / "p.tsv"))
     assert_clean_error(result, "span 10-5000 of article 1 ends past the article's")
+
+
+def test_predict_reports_and_skips_unreadable_articles(tiny_corpus: Path, tmp_path: Path) -> None:
+    (tiny_corpus / "articles" / "article9.txt").write_bytes(b"\x00\x01binary")
+    out = tmp_path / "pred.tsv"
+    result = run("predict", str(tiny_corpus / "articles"), "-o", str(out))
+    assert result.exit_code == 0
+    assert "Skipped" in result.output and "article9.txt: looks like a binary file" in result.output
+    assert "Wrote" in result.output and "for 4 articles" in result.output

@@ -144,9 +144,11 @@ def batch(
 @encoding_option
 @model_option
 def predict(articles_dir: Path, output: Path, spans_file: Path | None, encoding: str, model_dir: Path | None) -> None:
-    """Find spans in every article<ID>.txt of ARTICLES_DIR and write them in PTC format."""
+    """Find spans in every article<ID>.txt of ARTICLES_DIR and write them in PTC format.
+    Unreadable or empty articles are reported and skipped."""
     with reported_errors():
-        articles = ptc.read_articles(articles_dir, encoding=encoding)
+        articles = ptc.read_articles(articles_dir, encoding=encoding,
+                                     on_bad_file=lambda exc: stderr.print(f"Skipped {exc}"))
         analyzer = _analyzer(model_dir)
         if spans_file is not None:
             template = ptc.read_labels(spans_file, with_technique=False)

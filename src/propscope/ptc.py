@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
@@ -27,8 +27,14 @@ class LabelledSpan:
     end: int
 
 
-def read_articles(folder: Path, *, encoding: str = "utf-8") -> dict[str, str]:
-    """Every ``article<ID>.txt`` in ``folder``, by ID, sorted by ID."""
+def read_articles(
+    folder: Path, *, encoding: str = "utf-8", on_bad_file: Callable[[InputError], None] | None = None
+) -> dict[str, str]:
+    """Every ``article<ID>.txt`` in ``folder``, by ID, sorted by ID.
+
+    An unreadable file raises, unless ``on_bad_file`` is given: then it is reported to it
+    and skipped.
+    """
     if not folder.is_dir():
         raise InputError(f"{folder}: no such folder")
     paths = sorted(
@@ -38,7 +44,15 @@ def read_articles(folder: Path, *, encoding: str = "utf-8") -> dict[str, str]:
     )
     if not paths:
         raise NoArticles(f"{folder}: no article<ID>.txt files in this folder")
-    return {article_id: read_text(path, encoding=encoding) for article_id, path in paths}
+    articles = {}
+    for article_id, path in paths:
+        try:
+            articles[article_id] = read_text(path, encoding=encoding)
+        except InputError as exc:
+            if on_bad_file is None:
+                raise
+            on_bad_file(exc)
+    return articles
 
 
 def read_labels(path: Path, *, with_technique: bool = True) -> list[LabelledSpan]:
