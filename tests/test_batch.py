@@ -108,7 +108,7 @@ def test_cli_batch_over_urls_matches_direct_analysis(tmp_path: Path, news_server
 
 def test_batch_refuses_unknown_output(tmp_path: Path, analyzer: Analyzer) -> None:
     result = CliRunner().invoke(cli, ["batch", str(tmp_path), "-o", str(tmp_path / "out.xlsx")])
-    assert result.exit_code == 1 and "Error:" in result.output
+    assert result.exit_code == 1 and "out.xlsx: write to a .jsonl or .parquet file, or to a folder" in result.output
 
 
 @pytest.mark.parametrize("name", ["missing.jsonl", "data.xml"])

@@ -86,7 +86,7 @@ def test_csv_rows_with_missing_columns(tmp_path: Path) -> None:
     records = list(ingest.records(path))
     assert records[0].article is not None and records[0].article.source.name == "Wire"
     assert records[1].error == "in.csv line 3: expected 3 columns"
-    assert records[2].error and "neither text nor url" in records[2].error
+    assert records[2].error and "has no text or url" in records[2].error
     bad = tmp_path / "bad.csv"
     bad.write_text("name,body\nx,y\n")
     with pytest.raises(InputError, match="needs an id column and a text or url column"):

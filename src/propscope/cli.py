@@ -14,8 +14,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from rich.table import Table
 from rich.text import Text
 
-from propscope import __version__, ingest, ptc, reports, scoring
-from propscope.batch import Summary, analyze_with_library, run_batch
+from propscope import __version__, corpus, ingest, ptc, reports, scoring
+from propscope.batch import OUTPUT_SUFFIXES, Summary, analyze_with_library, run_batch
 from propscope.errors import InputError, PropscopeError
 from propscope.model import Analyzer, default_analyzer
 from propscope.predict import label_spans
@@ -40,6 +40,11 @@ def _progress() -> Progress:
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
         console=stderr, transient=True,
     )
+
+
+def _rate_progress() -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
+                    TimeRemainingColumn(), console=stderr, transient=True)
 
 
 def _analyzer(model_dir: Path | None) -> Analyzer:
@@ -99,41 +104,90 @@ def analyze(
 
 
 @cli.command()
-@click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
+@click.argument("inputs", metavar="INPUT...", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
-              help="Output file: .jsonl or .parquet, one row per article.")
+              help="A .jsonl or .parquet file (one row per article), or a folder for a sharded corpus run.")
+@click.option("--engine", type=click.Choice(corpus.ENGINES), default="local", show_default=True,
+              help="Corpus runs only: this process, or a Ray cluster.")
+@click.option("--ray-address", default=None,
+              help="With --engine ray: 'auto' or HOST:PORT of a running cluster (default: start Ray here).")
 @encoding_option
 @model_option
 @db_option
 @no_store_option
 def batch(
-    input_path: Path, output: Path, encoding: str, model_dir: Path | None, db: Path | None, no_store: bool
+    inputs: tuple[Path, ...], output: Path, engine: str, ray_address: str | None, encoding: str,
+    model_dir: Path | None, db: Path | None, no_store: bool,
 ) -> None:
-    """Analyse every article in INPUT: a folder of .txt/.html files, or a JSONL, CSV or Parquet
-    file with id and text (or url) columns. Re-running skips the ids already in OUTPUT."""
+    """Analyse every article in INPUT. Re-running continues where the last run stopped.
+
+    With a .jsonl or .parquet OUTPUT: one INPUT, a folder of .txt/.html files or a JSONL, CSV
+    or Parquet file with id and text (or url) columns; every analysis is kept in the library.
+
+    With a folder OUTPUT: a corpus run over Parquet and JSONL files (columns id, text, and
+    optionally source, date, url, title), writing OUTPUT/articles/ and OUTPUT/spans/ one file
+    per input; complete shards are skipped. Load the results with `propscope library import`.
+    """
     with reported_errors():
-        total = ingest.count_records(input_path)
-        analyzer = _analyzer(model_dir)
-        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                   TextColumn("{task.fields[rate]}"), TimeRemainingColumn())
-        with Progress(*columns, console=stderr, transient=True) as progress:
-            task = progress.add_task("Analysing", total=total, rate="")
+        if output.suffix.lower() in OUTPUT_SUFFIXES:
+            if len(inputs) > 1 or engine != "local":
+                raise InputError(f"{output}: a single-file output takes one INPUT and the local engine; "
+                                 "give -o a folder for a corpus run")
+            _batch_to_file(inputs[0], output, encoding, model_dir, _library(db, no_store))
+        elif output.suffix and not output.is_dir():
+            raise InputError(f"{output}: write to a .jsonl or .parquet file, or to a folder (a name without a "
+                             "suffix) for a corpus run")
+        else:
+            _corpus_run(inputs, output, engine, ray_address, encoding, model_dir)
 
-            def advance(summary: Summary) -> None:
-                progress.update(task, completed=summary.done + summary.skipped,
-                                rate=f"{summary.per_second:.1f} articles/s")
 
-            summary = run_batch(ingest.records(input_path, encoding=encoding), output, analyzer=analyzer,
-                                library=_library(db, no_store), progress=advance)
-        stderr.print(
-            f"{summary.done} analysed, {summary.skipped} already done, {summary.errors} errors, "
-            f"{summary.per_second:.1f} articles/s. Output: {output}"
-        )
-        for example in summary.error_examples:
-            stderr.print(f"  error: {example}")
-        if summary.interrupted:
-            stderr.print("Interrupted. Run the same command again to continue where it stopped.")
+def _batch_to_file(input_path: Path, output: Path, encoding: str, model_dir: Path | None,
+                   library: Library | None) -> None:
+    total = ingest.count_records(input_path)
+    analyzer = _analyzer(model_dir)
+    with _rate_progress() as progress:
+        task = progress.add_task("Analysing", total=total, rate="")
+
+        def advance(summary: Summary) -> None:
+            progress.update(task, completed=summary.done + summary.skipped,
+                            rate=f"{summary.per_second:.1f} articles/s")
+
+        summary = run_batch(ingest.records(input_path, encoding=encoding), output, analyzer=analyzer,
+                            library=library, progress=advance)
+    stderr.print(
+        f"{summary.done} analysed, {summary.skipped} already done, {summary.errors} errors, "
+        f"{summary.per_second:.1f} articles/s. Output: {output}"
+    )
+    for example in summary.error_examples:
+        stderr.print(f"  error: {example}")
+    if summary.interrupted:
+        stderr.print("Interrupted. Run the same command again to continue where it stopped.")
+        sys.exit(130)
+
+
+def _corpus_run(inputs: tuple[Path, ...], output: Path, engine: str, ray_address: str | None, encoding: str,
+                model_dir: Path | None) -> None:
+    with _rate_progress() as progress:
+        task = progress.add_task(f"Analysing ({engine})", total=None, rate="")
+
+        def advance(summary: corpus.CorpusSummary) -> None:
+            progress.update(task, completed=summary.articles, rate=f"{summary.per_second:.1f} articles/s")
+
+        try:
+            summary = corpus.run(list(inputs), output, engine=engine, ray_address=ray_address, model_dir=model_dir,
+                                 progress=advance, encoding=encoding)
+        except KeyboardInterrupt:
+            stderr.print("Interrupted. Run the same command again: complete shards are kept and skipped.")
             sys.exit(130)
+    table = Table("source", "articles", "mean score", title="Top sources by mean score", title_justify="left")
+    for source, articles, mean in summary.top_sources:
+        table.add_row(source, str(articles), f"{mean:.2f}")
+    stderr.print(
+        f"{summary.articles} articles analysed, {summary.errors} errors, {summary.per_second:.1f} articles/s; "
+        f"{summary.shards_done} shards written, {summary.shards_skipped} already complete. Output: {output}"
+    )
+    if summary.top_sources:
+        stderr.print(table)
 
 
 @cli.command()
@@ -323,6 +377,18 @@ def library_export(output: Path, db: Path | None) -> None:
     with reported_errors(), Library(db) as lib:
         n = export(lib, output)
         stderr.print(f"Exported {n} analyses to {output}")
+
+
+@library.command("import")
+@click.argument("output", type=click.Path(path_type=Path))
+@encoding_option
+@db_option
+def library_import(output: Path, encoding: str, db: Path | None) -> None:
+    """Load the results of a corpus run (`propscope batch ... -o OUTPUT`) into the library.
+    The article texts are read again from the run's input files."""
+    with reported_errors(), Library(db) as lib:
+        n = corpus.import_into(lib, output, encoding=encoding)
+        stderr.print(f"Imported {n} analyses from {output} into {lib.path}")
 
 
 def main() -> None:

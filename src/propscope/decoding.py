@@ -131,8 +131,11 @@ def technique_probabilities(
 ) -> tuple[FloatArray, FloatArray]:
     """The span head: pooled states and features -> (probabilities over the 14 techniques,
     probability that the span is no propaganda at all)."""
-    hidden = _gelu(np.concatenate([pooled, features], axis=1) @ head["hidden_weight"] + head["hidden_bias"])
-    logits = hidden @ head["out_weight"] + head["out_bias"]
+    # einsum, not BLAS: BLAS results change with its thread count (Ray workers run with one
+    # thread), and an article must get the same confidences in every process.
+    inputs = np.concatenate([pooled, features], axis=1)
+    hidden = _gelu(np.einsum("ij,jk->ik", inputs, head["hidden_weight"]) + head["hidden_bias"])
+    logits = np.einsum("ij,jk->ik", hidden, head["out_weight"]) + head["out_bias"]
     logits -= logits.max(axis=1, keepdims=True)
     exp = np.exp(logits)
     techniques = exp[:, :NONE]

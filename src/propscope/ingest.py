@@ -16,7 +16,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -205,7 +205,8 @@ def _folder_records(folder: Path, encoding: str) -> Iterator[Record]:
             yield Record(path.name, error=str(exc))
 
 
-def _row_record(row: dict[str, Any], where: str) -> Record:
+def row_record(row: dict[str, Any], where: str, *, fetch_urls: bool = True) -> Record:
+    """A record from one row of a collection; ``where`` names the row in errors."""
     row_id = row.get("id")
     if row_id in (None, ""):
         return Record(where, error=f"{where}: the row has no id")
@@ -214,38 +215,44 @@ def _row_record(row: dict[str, Any], where: str) -> Record:
     if any(_UNDECODABLE.search(str(value)) for value in row.values() if isinstance(value, str)):
         return Record(row_id, error=f"{where} (id {row_id}): not valid text in the file's encoding; "
                                     "pass --encoding if it is not UTF-8")
-    meta = {k: row.get(k) for k in ("source", "date", "title") if row.get(k) not in (None, "")}
+    meta = {k: str(row[k]) for k in ("source", "date", "title") if row.get(k) not in (None, "")}
     text, url = row.get("text"), row.get("url")
     try:
         if text not in (None, ""):
             article = Article(require_text(str(text), name=f"{where} (id {row_id})"))
-        elif url:
+        elif url and fetch_urls:
             article = fetch(str(url))
         else:
-            return Record(row_id, error=f"{where} (id {row_id}): the row has neither text nor url", meta=meta)
+            wanted = "text or url" if fetch_urls else "text"
+            return Record(row_id, error=f"{where} (id {row_id}): the row has no {wanted}", meta=meta)
     except InputError as exc:
         return Record(row_id, error=str(exc), meta=meta)
     given = article.source
     source = replace(given, name=meta.get("source") or given.name, title=meta.get("title") or given.title,
-                     date=meta.get("date") or given.date)
+                     date=meta.get("date") or given.date, url=given.url or (str(url) if url else None))
     return Record(row_id, article=Article(article.text, source), meta=meta)
 
 
 def _jsonl_records(path: Path, encoding: str) -> Iterator[Record]:
     with path.open(encoding=encoding, errors="surrogateescape", newline="") as lines:
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            where = f"{path.name} line {number}"
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                yield Record(where, error=f"{where}: not valid JSON ({exc.msg})")
-                continue
-            if not isinstance(row, dict):
-                yield Record(where, error=f"{where}: expected a JSON object")
-                continue
-            yield _row_record(row, where)
+        yield from jsonl_records(lines, path.name)
+
+
+def jsonl_records(lines: Iterable[str], name: str, *, fetch_urls: bool = True) -> Iterator[Record]:
+    """One record per non-blank JSON line; ``name`` (the file's) is used in errors."""
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        where = f"{name} line {number}"
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            yield Record(where, error=f"{where}: not valid JSON ({exc.msg})")
+            continue
+        if not isinstance(row, dict):
+            yield Record(where, error=f"{where}: expected a JSON object")
+            continue
+        yield row_record(row, where, fetch_urls=fetch_urls)
 
 
 def _csv_records(path: Path, encoding: str) -> Iterator[Record]:
@@ -259,7 +266,7 @@ def _csv_records(path: Path, encoding: str) -> Iterator[Record]:
             if None in row or any(value is None for value in row.values()):
                 yield Record(str(row.get("id") or where), error=f"{where}: expected {len(columns)} columns")
                 continue
-            yield _row_record(row, where)
+            yield row_record(row, where)
 
 
 def _parquet_records(path: Path) -> Iterator[Record]:
@@ -270,4 +277,4 @@ def _parquet_records(path: Path) -> Iterator[Record]:
     table = pq.ParquetFile(path)
     for batch in table.iter_batches(batch_size=1024):
         for offset, row in enumerate(batch.to_pylist()):
-            yield _row_record(row, f"{path.name} row {offset}")
+            yield row_record(row, f"{path.name} row {offset}")

@@ -44,6 +44,14 @@ def shipped_model_dir() -> Path:
     )
 
 
+def model_sha256(model_dir: Path) -> str:
+    """The sha256 a model folder declares for its ONNX file (checked when it is loaded)."""
+    try:
+        return str(json.loads((model_dir / "config.json").read_text(encoding="utf-8"))["sha256"])
+    except (OSError, ValueError, KeyError) as exc:
+        raise ModelError(f"{model_dir}: not a propscope model folder ({exc})") from None
+
+
 def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
