@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import secrets
 import signal
 import socket
 import subprocess
@@ -26,8 +27,8 @@ from propscope.store import Library
 
 BIN = Path(sys.executable).parent
 # Keep the test cluster on 127.0.0.1 (Ray otherwise advertises the machine's own address),
-# with Ray's token authentication as on a real cluster.
-RAY_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_AUTH_MODE": "token"}
+# with Ray's token authentication as on a real cluster, and a token of its own.
+RAY_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
 
 SENTENCES = [
     "The council approved the budget on Tuesday after a short debate.",
