@@ -108,12 +108,14 @@ def test_local_run_writes_articles_and_spans(tmp_path: Path, analyzer: Analyzer)
 
 def test_rerun_skips_complete_shards_and_redoes_the_rest(tmp_path: Path, analyzer: Analyzer) -> None:
     inputs = write_corpus(tmp_path / "in", parquet_shards=3, rows_per_shard=4, jsonl_rows=5)
+    (inputs / "empty.jsonl").write_text("\n")
     out = tmp_path / "out"
-    corpus.run([inputs], out)
+    assert corpus.run([inputs], out).shards_done == 5
+    assert pq.read_table(out / "articles" / "empty.parquet").num_rows == 0
     first = read_output(out)
     (out / "articles" / "part-001.parquet").unlink()
     again = corpus.run([inputs], out)
-    assert (again.shards_done, again.shards_skipped, again.articles) == (1, 3, 4)
+    assert (again.shards_done, again.shards_skipped, again.articles) == (1, 4, 4)
     assert read_output(out).keys() == first.keys()
     assert all(read_output(out)[name].equals(table) for name, table in first.items())
 
@@ -183,6 +185,20 @@ def test_a_failing_analysis_becomes_an_error_row(
     assert summary.articles == 4 and summary.errors == 2
     assert rows[2]["error"] == "part-000.parquet (id p0-2): the analysis failed (RuntimeError: index out of range)"
     assert rows[3]["error"] is None and rows[3]["score"] is not None
+
+
+@pytest.mark.parametrize(
+    ("address", "expected"),
+    [("nonsense", "expected 'auto' or HOST:PORT"), ("127.0.0.1:{port}", "nothing answers there")],
+)
+def test_a_wrong_ray_address_fails_fast(tmp_path: Path, address: str, expected: str) -> None:
+    inputs = write_corpus(tmp_path / "in", parquet_shards=1, rows_per_shard=3, jsonl_rows=5)
+    address = address.format(port=_free_port())
+    started = time.monotonic()
+    result = CliRunner().invoke(
+        cli, ["batch", str(inputs), "-o", str(tmp_path / "out"), "--engine", "ray", "--ray-address", address])
+    assert result.exit_code == 1 and f"--ray-address {address}: {expected}" in result.output
+    assert time.monotonic() - started < 30
 
 
 def test_ray_engine_without_ray_names_the_extra(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

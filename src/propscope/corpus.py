@@ -18,6 +18,7 @@ from __future__ import annotations
 import io
 import logging
 import os
+import socket
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -157,26 +158,27 @@ def is_complete(out: Path, shard: Shard) -> bool:
 # ------------------------------------------------------------------ reading
 
 
-def _record_rows(records: Iterable[Record], input_path: str) -> list[dict[str, Any]]:
-    rows = []
-    for record in records:
-        source = record.article.source if record.article else None
-        rows.append({
-            "input": input_path, "id": record.id, "text": record.article.text if record.article else None,
-            "source": source.name if source else record.meta.get("source"),
-            "url": source.url if source else None,
-            "title": source.title if source else record.meta.get("title"),
-            "date": source.date if source else record.meta.get("date"),
-            "error": record.error,
-        })
-    return rows
+def _record_row(record: Record, input_path: str) -> dict[str, Any]:
+    source = record.article.source if record.article else None
+    return {
+        "input": input_path, "id": record.id, "text": record.article.text if record.article else None,
+        "source": source.name if source else record.meta.get("source"),
+        "url": source.url if source else None,
+        "title": source.title if source else record.meta.get("title"),
+        "date": source.date if source else record.meta.get("date"),
+        "error": record.error,
+    }
+
+
+def _record_table(rows: list[dict[str, Any]]) -> pa.Table:
+    record_schema, _, _ = _schemas()
+    return _pyarrow().Table.from_pylist(rows, schema=record_schema)
 
 
 def parquet_records(batch: pa.Table) -> pa.Table:
-    """Record rows from a batch of a Parquet file read with an ``input`` column naming the file."""
-    rows = [row for raw in batch.to_pylist()
-            for row in _record_rows([row_record(raw, Path(raw["input"]).name, fetch_urls=False)], raw["input"])]
-    return _pyarrow().Table.from_pylist(rows, schema=_schemas()[0])
+    """Record rows from a batch of Parquet rows read with an ``input`` column naming their file."""
+    return _record_table([_record_row(row_record(raw, Path(raw["input"]).name, fetch_urls=False), raw["input"])
+                          for raw in batch.to_pylist()])
 
 
 def jsonl_file_records(batch: pa.Table, encoding: str = "utf-8") -> pa.Table:
@@ -184,8 +186,9 @@ def jsonl_file_records(batch: pa.Table, encoding: str = "utf-8") -> pa.Table:
     rows = []
     for data, input_path in zip(batch.column("bytes").to_pylist(), batch.column("input").to_pylist(), strict=True):
         lines = io.StringIO(data.decode(encoding, "surrogateescape"), newline="")
-        rows += _record_rows(jsonl_records(lines, Path(input_path).name, fetch_urls=False), input_path)
-    return _pyarrow().Table.from_pylist(rows, schema=_schemas()[0])
+        rows += [_record_row(record, input_path)
+                 for record in jsonl_records(lines, Path(input_path).name, fetch_urls=False)]
+    return _record_table(rows)
 
 
 def read_local(shard: Shard, *, batch_rows: int = BATCH_ROWS, encoding: str = "utf-8") -> Iterator[pa.Table]:
@@ -222,9 +225,8 @@ class AnalyzeBatch:
     def result(self, row: dict[str, Any]) -> dict[str, Any]:
         info = self.analyzer.info
         result: dict[str, Any] = {key: row[key] for key in ("input", "id", "source", "url", "title", "date", "error")}
-        result |= {"score": None, "n_spans": None, "model": info.name, "model_version": info.version,
-                   "model_sha256": info.sha256,
-                   "spans": [], **{t.id: None for t in techniques.TECHNIQUES}}
+        result |= {"score": None, "n_spans": None, **{t.id: None for t in techniques.TECHNIQUES}, "spans": [],
+                   "model": info.name, "model_version": info.version, "model_sha256": info.sha256}
         if row["error"] is not None:
             return result
         name = f"{Path(row['input']).name} (id {row['id']})"
@@ -285,7 +287,12 @@ class ShardWriter:
         self.pending.append(results)
 
     def close(self) -> None:
+        """Write the last shard, and the shards that had no rows at all."""
         self._flush()
+        for input_path, shard in self.by_input.items():
+            if input_path not in self.done:
+                write_shard(self.out, shard, result_schema().empty_table())
+                self.summary.shards_done += 1
 
     def _flush(self) -> None:
         if self.current is None:
@@ -380,10 +387,24 @@ def _import_ray() -> Any:
     return ray
 
 
+def _check_reachable(address: str) -> None:
+    """Fail fast on a HOST:PORT where no cluster listens (Ray itself retries for minutes)."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise InputError(f"--ray-address {address}: expected 'auto' or HOST:PORT of the cluster's head node")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=5).close()
+    except OSError as exc:
+        raise InputError(f"--ray-address {address}: nothing answers there ({exc}); start the cluster with "
+                         "`ray start --head`, or check the address it printed") from None
+
+
 def _run_ray(shards: Sequence[Shard], take: Callable[[pa.Table], None], model_dir: Path | None,
              address: str | None, encoding: str) -> None:
     ray = _import_ray()
     expected = model_sha256(model_dir or shipped_model_dir())
+    if address not in (None, "auto", "local"):
+        _check_reachable(address)
     try:
         ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
     except (ConnectionError, RuntimeError, ValueError) as exc:
@@ -410,7 +431,7 @@ def _run_ray(shards: Sequence[Shard], take: Callable[[pa.Table], None], model_di
         workers = max(1, int(ray.cluster_resources().get("CPU", 1)))
         results = records.map_batches(
             AnalyzeBatch,
-            fn_constructor_kwargs={"model_dir": str(model_dir) if model_dir else None,
+            fn_constructor_kwargs={"model_dir": str(model_dir.resolve()) if model_dir else None,
                                    "expected_sha256": expected, "threads": 1},
             compute=ray.data.ActorPoolStrategy(min_size=1, max_size=workers),
             batch_size=BATCH_ROWS, batch_format="pyarrow", num_cpus=1,
