@@ -186,6 +186,8 @@ def _corpus_run(inputs: tuple[Path, ...], output: Path, engine: str, ray_address
         f"{summary.articles} articles analysed, {summary.errors} errors, {summary.per_second:.1f} articles/s; "
         f"{summary.shards_done} shards written, {summary.shards_skipped} already complete. Output: {output}"
     )
+    for example in summary.error_examples:
+        stderr.print(f"  error: {example}")
     if summary.top_sources:
         stderr.print(table)
 

@@ -67,6 +67,7 @@ class CorpusSummary:
     shards_skipped: int = 0
     seconds: float = 0.0
     top_sources: list[tuple[str, int, float]] = field(default_factory=list)
+    error_examples: list[str] = field(default_factory=list)
 
     @property
     def per_second(self) -> float:
@@ -354,7 +355,10 @@ def run(
     def take(results: pa.Table) -> None:
         writer.add(results)
         summary.articles += len(results)
-        summary.errors += len(results) - results.column("error").null_count
+        errors = results.column("error")
+        summary.errors += len(results) - errors.null_count
+        if errors.null_count < len(results) and len(summary.error_examples) < 5:
+            summary.error_examples += [e for e in errors.to_pylist() if e is not None][:5 - len(summary.error_examples)]
         summary.seconds = time.perf_counter() - started
         if progress:
             progress(summary)
