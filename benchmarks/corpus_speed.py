@@ -5,7 +5,7 @@ Makes a synthetic corpus (Parquet shards) whose article lengths follow the PTC t
 engines on it in one go, checks that their outputs are equal, and prints the figures and a
 projection for a larger cluster.
 
-    python benchmarks/corpus_speed.py                   # 20,000 articles (about 2.3 h on 2 cores)
+    python benchmarks/corpus_speed.py                   # 20,000 articles (about 1.5 h on 2 cores)
     python benchmarks/corpus_speed.py --articles 2000   # the same distribution, smaller
 """
 
