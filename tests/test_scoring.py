@@ -2,6 +2,7 @@ import pytest
 
 from propscope.errors import InputError
 from propscope.ptc import LabelledSpan
+from propscope import scoring
 from propscope.scoring import (
     fragment_level,
     merge,
@@ -78,3 +79,14 @@ def test_sentence_level_counts_lines_touched_by_spans() -> None:
     scores = sentence_level(articles, gold, pred)
     assert (scores.precision, scores.recall) == (0.5, 1.0)
     assert sentence_level(articles, gold, []).f1 == 0.0
+
+
+@pytest.mark.parametrize(("x", "y", "expected"), [
+    ([1, 2, 3, 4], [10, 20, 30, 40], 1.0),
+    ([1, 2, 3, 4], [4, 3, 2, 1], -1.0),
+    ([1, 2, 3], [5, 5, 5], 0.0),
+    # ranks of x: 1, 2.5, 2.5, 4; of y: 1, 2, 3, 4 -> r = 4.5 / sqrt(4.5 * 5)
+    ([1, 2, 2, 3], [1, 2, 3, 4], 4.5 / (4.5 * 5) ** 0.5),
+])
+def test_spearman_on_worked_examples(x: list[float], y: list[float], expected: float) -> None:
+    assert scoring.spearman(x, y) == pytest.approx(expected)

@@ -319,7 +319,7 @@ def fit(
     tokenizer = load_tokenizer(source / "tokenizer.json")
     grouped = ptc.by_article(corpus.labels)
     prepared = [prepare(i, corpus.articles[i], grouped.get(i, []), tokenizer) for i in corpus.train_ids]
-    prior = float(np.mean(np.concatenate([a.in_span for a in prepared])))
+    prior = float(np.clip(np.mean(np.concatenate([a.in_span for a in prepared])), 1e-3, 1 - 1e-3))
 
     model = TaggerModel(source, int(model_cfg["span_hidden"]), float(train_cfg["dropout"]), prior)
     heads = [p for n, p in model.named_parameters() if not n.startswith("encoder.")]
@@ -338,7 +338,7 @@ def fit(
     total_steps = per_epoch * epochs
     warmup = max(1, int(total_steps * float(train_cfg["warmup_fraction"])))
     scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: min((step + 1) / warmup, max(0.0, (total_steps - step) / (total_steps - warmup)))
+        optimizer, lambda step: min((step + 1) / warmup, max(0.0, (total_steps - step) / max(1, total_steps - warmup)))
     )
     cls_id, sep_id = _special_ids(tokenizer)
     span_weight = float(train_cfg["span_loss_weight"])

@@ -1,0 +1,152 @@
+"""Cross-validation: the yardstick every recipe is judged by.
+
+The articles of a PTC folder are dealt into k seeded folds, never splitting an article. For
+each fold, the recipe runs on the other folds exactly as ``propscope train`` runs on a whole
+folder (its own validation split for tuning the decoding included), and the model it gives
+predicts the fold's articles. Nothing about a fold's articles, not even a threshold, is chosen
+with their labels. The out-of-fold predictions are scored per fold; the summary is the mean
+and spread over folds.
+
+A run is resumable: a fold whose ``figures.json`` exists is not trained again.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import statistics
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from propscope import ptc, scoring, training
+from propscope.errors import InputError
+from propscope.model import Analyzer
+from propscope.predict import label_spans
+from propscope.text import sentence_bounds
+
+HEADLINE = ("si", "tc", "flc", "slc", "spearman")
+
+
+def assign_folds(ids: Sequence[str], k: int, seed: int) -> dict[str, int]:
+    """Deal the articles into ``k`` folds of near-equal size by a seeded shuffle."""
+    if k < 2:
+        raise InputError(f"--folds {k}: cross-validation needs at least 2 folds")
+    if len(ids) < k:
+        raise InputError(f"--folds {k}: the folder has only {len(ids)} articles, fewer than the folds")
+    shuffled = sorted(ids)
+    random.Random(seed).shuffle(shuffled)
+    return {article_id: index % k for index, article_id in enumerate(shuffled)}
+
+
+def gold_density(text: str, rows: Sequence[ptc.LabelledSpan]) -> float:
+    """Gold technique spans per sentence: what the article score should rank articles by."""
+    return len(rows) / max(1, len(sentence_bounds(text)))
+
+
+def run(
+    config: Mapping[str, Mapping[str, Any]],
+    data_dir: Path,
+    out_dir: Path,
+    *,
+    folds: int = 5,
+    seed: int = 2020,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> dict[str, Any]:
+    """Cross-validate the recipe ``config`` on the PTC folder ``data_dir``; write every fold's
+    model, predictions and figures under ``out_dir`` and return the summary."""
+    corpus = training.load_corpus(data_dir, config["data"])
+    assignment = assign_folds(list(corpus.articles), folds, seed)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "folds.tsv").write_text(
+        "".join(f"{article_id}\t{fold}\n" for article_id, fold in sorted(assignment.items())), encoding="utf-8"
+    )
+    (out_dir / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+    digest = training.data_digest(data_dir)
+    per_fold = []
+    for fold in range(folds):
+        fold_dir = out_dir / f"fold-{fold}"
+        if not (fold_dir / "figures.json").is_file():
+            _run_fold(config, corpus, assignment, fold, fold_dir, digest, progress)
+        per_fold.append(json.loads((fold_dir / "figures.json").read_text(encoding="utf-8")))
+    summary = summarise(per_fold)
+    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    for name in ("pred.tsv", "tc.tsv"):
+        with (out_dir / name).open("w", encoding="utf-8", newline="") as out:
+            for fold in range(folds):
+                out.write((out_dir / f"fold-{fold}" / name).read_text(encoding="utf-8"))
+    return summary
+
+
+def _run_fold(
+    config: Mapping[str, Mapping[str, Any]],
+    corpus: training.Corpus,
+    assignment: Mapping[str, int],
+    fold: int,
+    fold_dir: Path,
+    digest: str,
+    progress: Callable[[str, int, int], None] | None,
+) -> None:
+    started = time.monotonic()
+    test_ids = sorted(i for i, f in assignment.items() if f == fold)
+    train_ids, tune_ids = training.split_articles(
+        sorted(i for i, f in assignment.items() if f != fold),
+        float(config["data"]["validation_fraction"]), int(config["data"]["split_seed"]),
+    )
+    inner = training.Corpus(corpus.articles, corpus.labels, train_ids, tune_ids)
+    model, log = training.fit(config, inner, progress=progress)
+    training.export(model, config, inner, fold_dir / "model", log=log, data_sha256=digest, progress=progress)
+    analyzer = Analyzer(fold_dir / "model")
+    articles = {i: corpus.articles[i] for i in test_ids}
+    gold = [row for row in corpus.labels if row.article_id in articles]
+    figures = evaluate_fold(analyzer, articles, gold, fold_dir)
+    figures |= {"fold": fold, "test_articles": len(test_ids), "train_articles": len(train_ids),
+                "tune_articles": len(tune_ids), "minutes": round((time.monotonic() - started) / 60, 1)}
+    (fold_dir / "figures.json").write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
+
+
+def evaluate_fold(
+    analyzer: Analyzer, articles: Mapping[str, str], gold: Sequence[ptc.LabelledSpan], fold_dir: Path
+) -> dict[str, Any]:
+    """Predict a fold's articles, write ``pred.tsv`` (spans), ``tc.tsv`` (the technique of each
+    gold span) and ``scores.tsv`` (article score and gold density), and score them."""
+    grouped = ptc.by_article(gold)
+    pred, scores, density = [], [], []
+    for article_id, text in articles.items():
+        analysis = analyzer.analyze(text, name=f"article{article_id}.txt")
+        pred += [ptc.LabelledSpan(article_id, s.technique, s.start, s.end) for s in analysis.spans]
+        scores.append(analysis.score)
+        density.append(gold_density(text, grouped.get(article_id, [])))
+    template = [ptc.LabelledSpan(g.article_id, ptc.UNLABELLED, g.start, g.end) for g in gold]
+    tc = label_spans(analyzer, articles, template)
+    for name, rows in (("pred.tsv", pred), ("tc.tsv", tc)):
+        with (fold_dir / name).open("w", encoding="utf-8", newline="") as out:
+            ptc.write_labels(rows, out)
+    (fold_dir / "scores.tsv").write_text(
+        "".join(f"{i}\t{s:.6f}\t{d:.6f}\n" for i, s, d in zip(articles, scores, density, strict=True)),
+        encoding="utf-8",
+    )
+    figures = scoring.evaluate(articles, gold, pred)
+    figures["tc"] = scoring.technique_classification(gold, tc).to_dict()
+    figures["spearman"] = round(scoring.spearman(scores, density), 4)
+    return figures
+
+
+def headline(figures: Mapping[str, Any]) -> dict[str, float]:
+    """The five acceptance figures of one fold: SI, TC micro, FLC, SLC F1 and Spearman."""
+    return {
+        "si": figures["si"]["f1"], "tc": figures["tc"]["micro_f1"], "flc": figures["flc"]["f1"],
+        "slc": figures["slc"]["f1"], "spearman": figures["spearman"],
+    }
+
+
+def summarise(per_fold: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Mean and standard deviation over folds of every headline figure."""
+    rows = [headline(f) for f in per_fold]
+    return {
+        "folds": len(rows),
+        "mean": {key: round(statistics.fmean(r[key] for r in rows), 4) for key in HEADLINE},
+        "sd": {key: round(statistics.stdev(r[key] for r in rows), 4) for key in HEADLINE},
+        "per_fold": rows,
+    }
