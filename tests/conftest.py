@@ -57,6 +57,43 @@ def write_tiny_corpus(folder: Path) -> Path:
     return folder
 
 
+# Invented extra sources: a later-scheme news folder, where one span has no PTC label, and short
+# texts in JSONL, where a null technique marks such a span.
+TINY_NEWS = {
+    "n1": ("Headline\n\nThe reckless mayor ruined the harbour. Critics call him a liar.\n",
+           [("Loaded_Language", "reckless"), (None, "Critics call him a liar")]),
+    "n2": ("Headline two\n\nFerries run every hour from the harbour.\n", []),
+}
+TINY_MEMES = [
+    {"id": "m1", "text": "SHAMELESS CROOKS EVERYWHERE ", "spans": [
+        {"start": 0, "end": 10, "technique": "Loaded_Language"},
+        {"start": 10, "end": 28, "technique": None}]},
+    {"id": "m2", "text": "Vote today.", "spans": []},
+]
+
+
+def write_tiny_extra(folder: Path) -> tuple[Path, Path]:
+    """A news folder in the PTC layout with a later-scheme label file, and a memes JSONL file."""
+    import json
+
+    news = folder / "news"
+    (news / "articles").mkdir(parents=True)
+    mapped, every = [], []
+    for article_id, (text, spans) in TINY_NEWS.items():
+        (news / "articles" / f"article{article_id}.txt").write_text(text, encoding="utf-8")
+        for technique, fragment in spans:
+            start = text.index(fragment)
+            row = f"{article_id}\t{technique or 'Questioning_the_Reputation'}\t{start}\t{start + len(fragment)}\n"
+            every.append(row)
+            if technique:
+                mapped.append(row)
+    (news / "labels-flc.tsv").write_text("".join(mapped), encoding="utf-8")
+    (news / "labels-2023-scheme.tsv").write_text("".join(every), encoding="utf-8")
+    memes = folder / "memes.jsonl"
+    memes.write_text("".join(json.dumps(m) + "\n" for m in TINY_MEMES), encoding="utf-8")
+    return news, memes
+
+
 @pytest.fixture
 def tiny_corpus(tmp_path: Path) -> Path:
     return write_tiny_corpus(tmp_path / "corpus")

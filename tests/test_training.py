@@ -8,7 +8,7 @@ from click.testing import CliRunner
 from propscope.cli import cli
 from propscope.model import Analyzer
 
-from .conftest import PROPAGANDA
+from .conftest import PROPAGANDA, TINY_MEMES, TINY_NEWS, write_tiny_extra
 
 
 def train(corpus: Path, encoder: Path, out: Path, *extra: str) -> dict:
@@ -29,12 +29,28 @@ def test_train_writes_a_loadable_model_with_card(tiny_corpus: Path, tiny_encoder
     recipe = train(tiny_corpus, tiny_encoder, tmp_path / "model")
     assert recipe["config"]["train"]["epochs"] == 2
     assert len(recipe["validation_articles"]) == 1
-    assert set(recipe["validation_figures"]) >= {"si", "flc", "slc", "tc", "decoding"}
+    assert set(recipe["validation_figures"]) >= {"low", "balanced", "high", "tc", "decoding"}
     card = (tmp_path / "model" / "MODEL_CARD.md").read_text()
     assert "Validation figures" in card and "sha256" in card
     analyzer = Analyzer(tmp_path / "model")
     analysis = analyzer.analyze(PROPAGANDA)
     assert analysis.text == PROPAGANDA and analysis.model.sha256 == analyzer.config["sha256"]
+
+
+def test_train_with_extra_sources_uses_them(tiny_corpus: Path, tiny_encoder: Path, tmp_path: Path) -> None:
+    write_tiny_extra(tiny_corpus.parent)
+    recipe = train(tiny_corpus, tiny_encoder, tmp_path / "model",
+                   'data.extra=["../news", "../memes.jsonl"]', "data.extra_weights=[1.0, 0.5]")
+    assert recipe["extra_texts"] == [len(TINY_NEWS), len(TINY_MEMES)]
+    without = train(tiny_corpus, tiny_encoder, tmp_path / "plain")
+    assert without["extra_texts"] == []
+    assert recipe["training_log"][-1]["token_loss"] != without["training_log"][-1]["token_loss"]
+
+
+def test_extra_sources_need_one_weight_each(tiny_corpus: Path, tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["train", "--data", str(tiny_corpus), "--out", str(tmp_path),
+                                      "--set", 'data.extra=["../news"]'])
+    assert result.exit_code == 1 and "names 1 sources but data.extra_weights gives 0 weights" in result.output
 
 
 def test_training_is_reproducible(tiny_corpus: Path, tiny_encoder: Path, tmp_path: Path) -> None:

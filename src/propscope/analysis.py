@@ -8,7 +8,7 @@ JSON schema (version 1), as written by ``Analysis.to_dict``::
       "spans": [{"start": int, "end": int, "technique": str, "confidence": float}],
       "sentences": [{"start": int, "end": int, "propaganda": bool, "techniques": [str]}],
       "score": float,                    # 0..1, see article_score
-      "model": {"name": str, "version": str, "sha256": str},
+      "model": {"name": str, "version": str, "sha256": str, "sensitivity": str},
       "source": null | {"name", "url", "site", "title", "author", "date"}   # each str or null
     }
 
@@ -68,9 +68,10 @@ class ModelInfo:
     name: str
     version: str
     sha256: str
+    sensitivity: str = "balanced"  # the decoding setting: low, balanced or high
 
     def to_dict(self) -> dict[str, str]:
-        return {"name": self.name, "version": self.version, "sha256": self.sha256}
+        return {"name": self.name, "version": self.version, "sha256": self.sha256, "sensitivity": self.sensitivity}
 
 
 @dataclass(frozen=True, slots=True)

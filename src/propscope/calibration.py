@@ -1,5 +1,9 @@
-"""Turning a trained network into a shipped model folder: quantize, tune decoding on held-out
-articles, and measure the figures that go into the model card. No torch here.
+"""Turning a trained network into a shipped model folder: quantize, tune the decoding of each
+sensitivity setting on held-out articles, and measure the figures that go into the model card.
+No torch here.
+
+Each setting maximises F-beta of SI plus F-beta of FLC: ``low`` with beta 0.5 (precision
+counts more), ``balanced`` with beta 1, ``high`` with beta 2 (recall counts more).
 """
 
 from __future__ import annotations
@@ -15,16 +19,23 @@ from typing import Any
 import numpy as np
 
 from propscope import __version__, ptc, scoring
-from propscope.decoding import DecodingParams, FloatArray
-from propscope.model import MODEL_NAME, Analyzer, Encoding, file_sha256
+from propscope.decoding import DISABLED, SENSITIVITIES, DecodingParams, FloatArray
+from propscope.model import MODEL_NAME, Analyzer, Detection, Encoding, file_sha256
 from propscope.predict import label_spans, labelled_rows
 
+BETA = {"low": 0.5, "balanced": 1.0, "high": 2.0}
 HIGH = (0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6)
 LOW_FRACTION = (0.5, 0.65, 0.8)
 MAX_GAP = (0, 2, 4, 6)
-SECOND_LABEL = (0.25, 0.4, 1.01)
+SECOND_LABEL = (0.25, 0.4, DISABLED)
 MIN_CONFIDENCE = (0.0, 0.1, 0.2)
 MAX_NONE = (1.0, 0.6, 0.4)
+TECHNIQUE_HIGH = (DISABLED, 0.7, 0.6, 0.5, 0.4, 0.3)
+REPETITION = (DISABLED, 0.7, 0.55, 0.4, 0.3, 0.2)
+
+# What tuning decodes: each article's encoding and the analyzer that made it (cross-validation
+# tunes over the out-of-fold articles of several models at once).
+Encoded = Mapping[str, tuple[Analyzer, Encoding]]
 
 
 def build_model_folder(
@@ -37,9 +48,12 @@ def build_model_folder(
     quantize: str,
     validation: Mapping[str, str],
     gold: Sequence[ptc.LabelledSpan],
+    decoding: Mapping[str, Mapping[str, float]] | None = None,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> dict[str, Any]:
-    """Write a complete model folder in ``out_dir`` and return its validation figures."""
+    """Write a complete model folder in ``out_dir``. The decoding settings are tuned on the
+    ``validation`` articles, or taken from ``decoding`` when there are none; returns the
+    validation figures (empty without validation articles)."""
     final = out_dir / "model.onnx"
     if quantize == "int8":
         from onnxruntime.quantization import QuantType, quantize_dynamic
@@ -59,94 +73,112 @@ def build_model_folder(
         "window_tokens": int(model_cfg["window_tokens"]),
         "inference_stride": int(model_cfg["inference_stride"]),
         "block_tokens": int(model_cfg["block_tokens"]),
-        "decoding": DecodingParams().to_dict(),
+        "decoding": {name: dict(decoding[name]) if decoding else DecodingParams().to_dict() for name in SENSITIVITIES},
     }
     write_config(out_dir, config)
+    if not validation:
+        return {}
     analyzer = Analyzer(out_dir)
-    params, figures = tune(analyzer, validation, gold, progress=progress)
-    config["decoding"] = params.to_dict()
+    encoded = encode_articles(analyzer, validation, progress=progress)
+    settings = tune(encoded, gold)
+    config["decoding"] = {name: params.to_dict() for name, params in settings.items()}
     write_config(out_dir, config)
-    return figures
+    return measure(encoded, gold, settings)
 
 
 def write_config(out_dir: Path, config: Mapping[str, Any]) -> None:
     (out_dir / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
 
 
-Candidate = tuple[DecodingParams, dict[str, list[ptc.LabelledSpan]]]
+def encode_articles(
+    analyzer: Analyzer, articles: Mapping[str, str], *, progress: Callable[[str, int, int], None] | None = None
+) -> dict[str, tuple[Analyzer, Encoding]]:
+    """Run the encoder once over every article, for decoding many times."""
+    encoded = {}
+    for done, (article_id, text) in enumerate(sorted(articles.items()), start=1):
+        encoded[article_id] = (analyzer, analyzer.encode(text).materialized())
+        if progress:
+            progress("tune", done, len(articles))
+    return encoded
 
 
-def _candidates(analyzer: Analyzer, encodings: Mapping[str, Encoding]) -> Iterator[Candidate]:
-    """Every decoding choice on the grid, with the rows it predicts per article."""
+def _decode(encoded: Encoded, params: DecodingParams) -> dict[str, list[Detection]]:
+    return {i: analyzer.decode(encoding, params) for i, (analyzer, encoding) in encoded.items()}
+
+
+def _stage_one(encoded: Encoded) -> Iterator[tuple[DecodingParams, list[ptc.LabelledSpan]]]:
+    """Every choice on the grid of the tagger's own spans, with the rows it predicts."""
     for high, fraction, gap in itertools.product(HIGH, LOW_FRACTION, MAX_GAP):
         params = DecodingParams(high=high, low=round(high * fraction, 4), max_gap=gap)
-        detections = {i: analyzer.decode(encoding, params) for i, encoding in encodings.items()}
+        detections = _decode(encoded, params)
         for second, least, none in itertools.product(SECOND_LABEL, MIN_CONFIDENCE, MAX_NONE):
             tuned = replace(params, second_label=second, min_confidence=least, max_none=none)
-            yield tuned, {i: labelled_rows({i: found}, tuned) for i, found in detections.items()}
+            yield tuned, labelled_rows(detections, tuned)
 
 
-def _objective(gold: Sequence[ptc.LabelledSpan], rows: Mapping[str, list[ptc.LabelledSpan]], ids: set[str]) -> tuple[float, float]:
-    """(SI F1, FLC F1) on the articles ``ids``."""
-    gold_part = [g for g in gold if g.article_id in ids]
-    pred_part = [row for i in ids for row in rows[i]]
-    return (scoring.span_identification(gold_part, pred_part).f1,
-            scoring.fragment_level(gold_part, pred_part).f1)
+def _objectives(gold: Sequence[ptc.LabelledSpan], rows: Sequence[ptc.LabelledSpan]) -> dict[str, float]:
+    """F-beta of SI plus F-beta of FLC, for the beta of every setting."""
+    si = scoring.span_identification(gold, rows)
+    flc = scoring.fragment_level(gold, rows)
+    return {name: si.f_beta(beta) + flc.f_beta(beta) for name, beta in BETA.items()}
 
 
-def tune(
-    analyzer: Analyzer,
-    articles: Mapping[str, str],
-    gold: Sequence[ptc.LabelledSpan],
-    *,
-    progress: Callable[[str, int, int], None] | None = None,
-) -> tuple[DecodingParams, dict[str, Any]]:
-    """Choose the decoding parameters that maximise SI F1 + FLC F1 on ``articles``, and
-    measure every figure with them.
+def tune(encoded: Encoded, gold: Sequence[ptc.LabelledSpan]) -> dict[str, DecodingParams]:
+    """The decoding parameters of every sensitivity setting, chosen on ``encoded`` articles.
 
-    The articles are also split in two halves: parameters chosen on one half and measured on
-    the other give the ``cross_fitted`` figures, which carry no tuning optimism.
+    First the tagger's spans on a full grid; then, one after the other, the threshold for
+    spans of single technique channels and the one for recurring phrases as Repetition.
     """
-    ids = sorted(articles)
-    encodings = {}
-    for done, article_id in enumerate(ids, start=1):
-        encodings[article_id] = analyzer.encode(articles[article_id]).materialized()
-        if progress:
-            progress("tune", done, len(ids))
-    halves = (set(ids[::2]), set(ids[1::2]))
-    scored = []
-    for params, rows in _candidates(analyzer, encodings):
-        scored.append((params, [_objective(gold, rows, part) for part in (*halves, set(ids))]))
-    best = max(scored, key=lambda item: sum(item[1][2]))[0]
-    cross = []
-    for chosen_on, measured_on in ((0, 1), (1, 0)):
-        _, scores = max(scored, key=lambda item: sum(item[1][chosen_on]))
-        cross.append(scores[measured_on])
-    figures = measure(analyzer, articles, gold, params=best, encodings=encodings)
-    figures["cross_fitted"] = {
-        "si_f1": round(float(np.mean([c[0] for c in cross])), 4),
-        "flc_f1": round(float(np.mean([c[1] for c in cross])), 4),
-    }
-    figures["decoding"] = best.to_dict()
-    return best, figures
+    gold = [row for row in gold if row.article_id in encoded]
+    best: dict[str, tuple[float, DecodingParams]] = {}
+    for params, rows in _stage_one(encoded):
+        for name, value in _objectives(gold, rows).items():
+            if name not in best or value > best[name][0]:
+                best[name] = (value, params)
+    settings = {}
+    has_channels = any(analyzer.n_channels > 1 for analyzer, _ in encoded.values())
+    for name, (_, params) in best.items():
+        if has_channels:
+            params = _best_of(encoded, gold, name, [replace(params, technique_high=t) for t in TECHNIQUE_HIGH])
+        settings[name] = _best_of(encoded, gold, name, [replace(params, repetition=r) for r in REPETITION])
+    return settings
+
+
+def _best_of(
+    encoded: Encoded, gold: Sequence[ptc.LabelledSpan], name: str, candidates: Sequence[DecodingParams]
+) -> DecodingParams:
+    scored = [(_objectives(gold, labelled_rows(_decode(encoded, p), p))[name], p) for p in candidates]
+    return max(scored, key=lambda item: item[0])[1]
 
 
 def measure(
-    analyzer: Analyzer,
-    articles: Mapping[str, str],
-    gold: Sequence[ptc.LabelledSpan],
-    *,
-    params: DecodingParams | None = None,
-    encodings: Mapping[str, Encoding] | None = None,
+    encoded: Encoded, gold: Sequence[ptc.LabelledSpan], settings: Mapping[str, DecodingParams]
 ) -> dict[str, Any]:
-    """SI, FLC, SLC of the analyzer's spans and TC on the gold spans of ``articles``."""
-    params = params or analyzer.params
-    encodings = encodings or {i: analyzer.encode(text) for i, text in articles.items()}
-    detections = {i: analyzer.decode(encoding, params) for i, encoding in encodings.items()}
-    pred = labelled_rows(detections, params)
-    figures = scoring.evaluate(articles, gold, pred)
-    template = [ptc.LabelledSpan(g.article_id, ptc.UNLABELLED, g.start, g.end) for g in gold]
-    figures["tc"] = scoring.technique_classification(gold, label_spans(analyzer, articles, template)).to_dict()
+    """SI, FLC and SLC of every setting, TC on the gold spans, and the settings themselves."""
+    articles = {i: encoding.text for i, (_, encoding) in encoded.items()}
+    gold = [row for row in gold if row.article_id in articles]
+    figures: dict[str, Any] = {}
+    for name, params in settings.items():
+        rows = labelled_rows(_decode(encoded, params), params)
+        figures[name] = scoring.evaluate(articles, gold, rows)
+    figures["tc"] = scoring.technique_classification(gold, label_gold_spans(encoded, gold)).to_dict()
+    figures["decoding"] = {name: params.to_dict() for name, params in settings.items()}
     figures["articles"] = len(articles)
     figures["gold_spans"] = len(gold)
     return figures
+
+
+def label_gold_spans(encoded: Encoded, gold: Sequence[ptc.LabelledSpan]) -> list[ptc.LabelledSpan]:
+    """TC: every gold span labelled by the analyzer that encoded its article, in gold order."""
+    articles = {i: encoding.text for i, (_, encoding) in encoded.items()}
+    template = [ptc.LabelledSpan(g.article_id, ptc.UNLABELLED, g.start, g.end) for g in gold]
+    by_analyzer: dict[int, list[int]] = {}
+    for index, row in enumerate(template):
+        by_analyzer.setdefault(id(encoded[row.article_id][0]), []).append(index)
+    labelled: list[ptc.LabelledSpan] = list(template)
+    for indices in by_analyzer.values():
+        analyzer = encoded[template[indices[0]].article_id][0]
+        rows = label_spans(analyzer, articles, [template[k] for k in indices])
+        for k, row in zip(indices, rows, strict=True):
+            labelled[k] = row
+    return labelled

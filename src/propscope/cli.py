@@ -281,7 +281,11 @@ def train(data_dir: Path, out_dir: Path, config_path: Path | None, overrides: tu
                 progress.update(tasks[stage], completed=done)
 
             figures = training.train(config, data_dir, out_dir, progress=advance)
-        click.echo(json.dumps({k: figures[k] for k in ("si", "flc", "slc")} | {"tc_micro_f1": figures["tc"]["micro_f1"]}))
+        if figures:
+            click.echo(json.dumps({k: figures["balanced"][k] for k in ("si", "flc", "slc")}
+                                  | {"tc_micro_f1": figures["tc"]["micro_f1"]}))
+        else:
+            stderr.print(f"Trained on every article; decoding settings from the config. Model: {out_dir}")
 
 
 @cli.command()

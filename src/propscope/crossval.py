@@ -20,10 +20,10 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from propscope import ptc, scoring, training
+from propscope import calibration, ptc, scoring, training
+from propscope.decoding import SENSITIVITIES
 from propscope.errors import InputError
 from propscope.model import Analyzer
-from propscope.predict import label_spans
 from propscope.text import sentence_bounds
 
 HEADLINE = ("si", "tc", "flc", "slc", "spearman")
@@ -52,10 +52,12 @@ def run(
     *,
     folds: int = 5,
     seed: int = 2020,
+    only: Sequence[int] | None = None,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> dict[str, Any]:
     """Cross-validate the recipe ``config`` on the PTC folder ``data_dir``; write every fold's
-    model, predictions and figures under ``out_dir`` and return the summary."""
+    model, predictions and figures under ``out_dir`` and return the summary. ``only`` runs
+    some of the folds, for a cheaper comparison on the same folds."""
     corpus = training.load_corpus(data_dir, config["data"])
     assignment = assign_folds(list(corpus.articles), folds, seed)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -65,7 +67,8 @@ def run(
     (out_dir / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
     digest = training.data_digest(data_dir)
     per_fold = []
-    for fold in range(folds):
+    chosen = sorted(only) if only is not None else list(range(folds))
+    for fold in chosen:
         fold_dir = out_dir / f"fold-{fold}"
         if not (fold_dir / "figures.json").is_file():
             _run_fold(config, corpus, assignment, fold, fold_dir, digest, progress)
@@ -74,7 +77,7 @@ def run(
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     for name in ("pred.tsv", "tc.tsv"):
         with (out_dir / name).open("w", encoding="utf-8", newline="") as out:
-            for fold in range(folds):
+            for fold in chosen:
                 out.write((out_dir / f"fold-{fold}" / name).read_text(encoding="utf-8"))
     return summary
 
@@ -109,8 +112,11 @@ def _run_fold(
 def evaluate_fold(
     analyzer: Analyzer, articles: Mapping[str, str], gold: Sequence[ptc.LabelledSpan], fold_dir: Path
 ) -> dict[str, Any]:
-    """Predict a fold's articles, write ``pred.tsv`` (spans), ``tc.tsv`` (the technique of each
-    gold span) and ``scores.tsv`` (article score and gold density), and score them."""
+    """Score a fold's articles at every sensitivity setting, and write ``pred.tsv`` (the spans
+    at the default setting), ``tc.tsv`` (the technique of each gold span) and ``scores.tsv``
+    (article score and gold density)."""
+    encoded = calibration.encode_articles(analyzer, articles)
+    figures = calibration.measure(encoded, gold, analyzer.settings)
     grouped = ptc.by_article(gold)
     pred, scores, density = [], [], []
     for article_id, text in articles.items():
@@ -118,35 +124,39 @@ def evaluate_fold(
         pred += [ptc.LabelledSpan(article_id, s.technique, s.start, s.end) for s in analysis.spans]
         scores.append(analysis.score)
         density.append(gold_density(text, grouped.get(article_id, [])))
-    template = [ptc.LabelledSpan(g.article_id, ptc.UNLABELLED, g.start, g.end) for g in gold]
-    tc = label_spans(analyzer, articles, template)
-    for name, rows in (("pred.tsv", pred), ("tc.tsv", tc)):
+    for name, rows in (("pred.tsv", pred), ("tc.tsv", calibration.label_gold_spans(encoded, gold))):
         with (fold_dir / name).open("w", encoding="utf-8", newline="") as out:
             ptc.write_labels(rows, out)
     (fold_dir / "scores.tsv").write_text(
         "".join(f"{i}\t{s:.6f}\t{d:.6f}\n" for i, s, d in zip(articles, scores, density, strict=True)),
         encoding="utf-8",
     )
-    figures = scoring.evaluate(articles, gold, pred)
-    figures["tc"] = scoring.technique_classification(gold, tc).to_dict()
     figures["spearman"] = round(scoring.spearman(scores, density), 4)
     return figures
 
 
 def headline(figures: Mapping[str, Any]) -> dict[str, float]:
-    """The five acceptance figures of one fold: SI, TC micro, FLC, SLC F1 and Spearman."""
+    """The five acceptance figures of one fold, at the default setting."""
+    balanced = figures["balanced"]
     return {
-        "si": figures["si"]["f1"], "tc": figures["tc"]["micro_f1"], "flc": figures["flc"]["f1"],
-        "slc": figures["slc"]["f1"], "spearman": figures["spearman"],
+        "si": balanced["si"]["f1"], "tc": figures["tc"]["micro_f1"], "flc": balanced["flc"]["f1"],
+        "slc": balanced["slc"]["f1"], "spearman": figures["spearman"],
     }
 
 
 def summarise(per_fold: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """Mean and standard deviation over folds of every headline figure."""
     rows = [headline(f) for f in per_fold]
+    settings = {
+        name: {measure: {key: round(statistics.fmean(f[name][measure][key] for f in per_fold), 4)
+                         for key in ("precision", "recall", "f1")}
+               for measure in ("si", "flc", "slc")}
+        for name in SENSITIVITIES
+    }
     return {
         "folds": len(rows),
         "mean": {key: round(statistics.fmean(r[key] for r in rows), 4) for key in HEADLINE},
-        "sd": {key: round(statistics.stdev(r[key] for r in rows), 4) for key in HEADLINE},
+        "sd": {key: round(statistics.stdev(r[key] for r in rows), 4) if len(rows) > 1 else 0.0 for key in HEADLINE},
         "per_fold": rows,
+        "settings": settings,
     }

@@ -7,20 +7,35 @@ Nothing here runs the encoder, so all of it is tested on hand-made arrays.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from propscope.analysis import Span
+from propscope.errors import InputError
 from propscope.techniques import TECHNIQUES
 from propscope.text import Tokens, line_bounds, snap_to_words
 
 FloatArray = npt.NDArray[np.float32]
-N_FEATURES = 6
+N_FEATURES = 7
 _BLANK_LINE = re.compile(r"\n[^\S\n]*\n")
 NONE = len(TECHNIQUES)  # the span head's extra class: "this span is not propaganda"
 N_CLASSES = NONE + 1
+N_CHANNELS = 1 + len(TECHNIQUES)  # token probabilities: inside any span, then inside each technique
+REPETITION = next(i for i, t in enumerate(TECHNIQUES) if t.ptc_label == "Repetition")
+DISABLED = 1.01  # a threshold no probability reaches
+_WORD = re.compile(r"\w+(?:['’-]\w+)*")
+_PHRASE_WORDS = 5
+_STOPWORDS = frozenset(
+    "a an the of to in on at for by with and or but is are was were be been being it its this that these those "
+    "as from he she they we you i his her their our your my me him them us not no so if than then there here "
+    "has have had do does did will would can could should may might must just also about into over after "
+    "before more most very what which who whom whose when where why how all any some such only own same other "
+    "s t".split()
+)
 
 
 @dataclass(frozen=True)
@@ -33,24 +48,55 @@ class DecodingParams:
     second_label: float = 0.5  # a span gets its second technique too at this probability
     min_confidence: float = 0.0  # labelled spans less sure than this are dropped
     max_none: float = 1.0  # spans the span head calls "no propaganda" more surely than this are dropped
+    technique_high: float = DISABLED  # a technique channel's run this sure is a span of that technique
+    repetition: float = DISABLED  # a recurring phrase this likely to be Repetition is a span
 
     def to_dict(self) -> dict[str, float]:
         return {"high": self.high, "low": self.low, "max_gap": self.max_gap, "second_label": self.second_label,
-                "min_confidence": self.min_confidence, "max_none": self.max_none}
+                "min_confidence": self.min_confidence, "max_none": self.max_none,
+                "technique_high": self.technique_high, "repetition": self.repetition}
+
+
+SENSITIVITIES = ("low", "balanced", "high")
+
+
+def check_sensitivity(value: str) -> str:
+    """Return ``value`` if it names a sensitivity setting, else raise InputError listing them."""
+    if value not in SENSITIVITIES:
+        raise InputError(f"--sensitivity {value!r}: choose one of {', '.join(SENSITIVITIES)}")
+    return value
+
+
+def sensitivity_settings(config: Mapping[str, Any]) -> dict[str, DecodingParams]:
+    """Decoding parameters per sensitivity from a model's config; a 0.1 model has one set,
+    which is its balanced setting."""
+    if set(config) <= set(SENSITIVITIES):
+        return {name: DecodingParams(**config[name]) for name in SENSITIVITIES if name in config}
+    return {"balanced": DecodingParams(**config)}
+
+
+def distinct(spans: Iterable[Span]) -> list[Span]:
+    """One span per (start, end, technique): the most confident, where several found it."""
+    best: dict[tuple[int, int, str], Span] = {}
+    for span in spans:
+        key = (span.start, span.end, span.technique)
+        if key not in best or span.confidence > best[key].confidence:
+            best[key] = span
+    return list(best.values())
 
 
 def stitch(
     window_probs: Sequence[FloatArray], window_ranges: Sequence[tuple[int, int]], n_tokens: int
 ) -> FloatArray:
-    """Average the per-token probabilities of overlapping windows into one array."""
-    total = np.zeros(n_tokens, dtype=np.float64)
+    """Average the per-token probabilities (of one or several channels) of overlapping windows."""
+    total = np.zeros((n_tokens, *window_probs[0].shape[1:]), dtype=np.float64)
     counts = np.zeros(n_tokens, dtype=np.float64)
     for probs, (start, end) in zip(window_probs, window_ranges, strict=True):
         total[start:end] += probs[: end - start]
         counts[start:end] += 1
     if not counts.all():
         raise ValueError("the windows leave some tokens uncovered")
-    return (total / counts).astype(np.float32)
+    return (total / counts.reshape(-1, *[1] * (total.ndim - 1))).astype(np.float32)
 
 
 def token_runs(probs: FloatArray, params: DecodingParams) -> list[tuple[int, int]]:
@@ -65,6 +111,39 @@ def token_runs(probs: FloatArray, params: DecodingParams) -> list[tuple[int, int
         else:
             joined.append((start, end))
     return joined
+
+
+def token_runs_at(probs: FloatArray, high: float, low_fraction: float) -> list[tuple[int, int]]:
+    """Hysteresis runs of one channel with ``low = high * low_fraction``, no gap joining."""
+    return token_runs(probs, DecodingParams(high=high, low=high * low_fraction, max_gap=0))
+
+
+def repeated_phrases(text: str) -> list[tuple[int, int]]:
+    """Character spans of the phrases (1 to 5 words inside one clause, neither first nor last
+    word a stopword) that occur more than once in ``text``, case ignored: the candidates for
+    Repetition, which a window of the tagger cannot see across."""
+    lowered = text.lower()
+    found: dict[str, list[tuple[int, int]]] = {}
+    clause: list[re.Match[str]] = []
+    previous_end = 0
+    for word in _WORD.finditer(text):
+        gap = text[previous_end : word.start()]
+        if gap.strip(" \t") or "\n" in gap:
+            clause = []
+        clause.append(word)
+        previous_end = word.end()
+        for first in clause[-_PHRASE_WORDS:]:
+            start, end = first.start(), word.end()
+            if lowered[first.start() : first.end()] in _STOPWORDS or lowered[word.start() : end] in _STOPWORDS:
+                continue
+            found.setdefault(lowered[start:end], []).append((start, end))
+    return sorted(
+        span for phrase, spans in found.items() if len(spans) > 1 and _has_content(phrase) for span in spans
+    )
+
+
+def _has_content(phrase: str) -> bool:
+    return any(len(w) >= 3 and not w.isdigit() for w in _WORD.findall(phrase))
 
 
 def paragraph_starts(text: str, tokens: Tokens) -> npt.NDArray[np.int64]:
@@ -102,6 +181,7 @@ def span_features(text: str, tokens: Tokens, spans: Sequence[tuple[int, int]], *
         # Lower-casing can change a text's length, so slice the original, then lower it.
         fragment = text[start:end].lower().strip()
         occurrences = lowered.count(fragment) if fragment else 1
+        earlier = lowered.count(fragment, 0, start) if fragment else 0
         first, last = tokens.token_range(start, end)
         line = lines[max(0, int(np.searchsorted(line_starts, start, side="right")) - 1)]
         line_length = max(1, line[1] - line[0])
@@ -112,6 +192,7 @@ def span_features(text: str, tokens: Tokens, spans: Sequence[tuple[int, int]], *
             np.log1p(end - start),
             start / max(1, len(text)),
             min(1.0, (end - start) / line_length),
+            np.log1p(earlier),
         )
     return features
 
@@ -130,11 +211,15 @@ def technique_probabilities(
     pooled: FloatArray, features: FloatArray, head: dict[str, FloatArray]
 ) -> tuple[FloatArray, FloatArray]:
     """The span head: pooled states and features -> (probabilities over the 14 techniques,
-    probability that the span is no propaganda at all)."""
-    # einsum, not BLAS: BLAS results change with its thread count (Ray workers run with one
-    # thread), and an article must get the same confidences in every process.
-    inputs = np.concatenate([pooled, features], axis=1)
-    hidden = _gelu(np.einsum("ij,jk->ik", inputs, head["hidden_weight"]) + head["hidden_bias"])
+    probability that the span is no propaganda at all). A head trained with fewer features
+    (a 0.1 model has the first 6) reads only those."""
+    n_features = head["hidden_weight"].shape[0] - pooled.shape[1]
+    inputs = np.concatenate([pooled, features[:, :n_features]], axis=1)
+    # An article must get the same confidences in every process, whatever BLAS's thread count
+    # (Ray workers run one thread): summing in float64 and rounding to float32 makes the order
+    # of the sums immaterial.
+    first_layer = (inputs.astype(np.float64) @ head["hidden_weight"].astype(np.float64)).astype(np.float32)
+    hidden = _gelu(first_layer + head["hidden_bias"])
     logits = np.einsum("ij,jk->ik", hidden, head["out_weight"]) + head["out_bias"]
     logits -= logits.max(axis=1, keepdims=True)
     exp = np.exp(logits)

@@ -11,7 +11,7 @@ import hashlib
 import json
 import os
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -78,6 +78,8 @@ class Encoding:
     text: str
     tokens: Tokens
     blocks: Iterable[tuple[list[_Window], FloatArray]]
+    # What decoding computes independently of its parameters, kept for the next decoding.
+    cache: dict[tuple[str, int], list[Detection]] = field(default_factory=dict, compare=False, repr=False)
 
     def materialized(self) -> Encoding:
         return Encoding(self.text, self.tokens, list(self.blocks))
@@ -85,18 +87,25 @@ class Encoding:
 
 @dataclass(frozen=True)
 class Detection:
-    """A span the tagger found, how sure it is, and the technique probabilities for it."""
+    """A span the tagger found, how sure it is, and the technique probabilities for it.
+
+    ``technique`` is set when the span was found for one technique (by its token channel, or
+    as a recurring phrase): it is then labelled with that technique and ``span_probability``.
+    """
 
     start: int
     end: int
     span_probability: float
     technique_probabilities: FloatArray
     none_probability: float  # the span head's belief that this is no propaganda at all
+    technique: int | None = None
 
     def labelled(self, params: DecodingParams) -> list[Span]:
         """The top technique, and the second one when its probability reaches
         ``params.second_label``; either only if its confidence reaches ``params.min_confidence``,
         and none when the span head rejects the span."""
+        if self.technique is not None:
+            return [Span(self.start, self.end, techniques.TECHNIQUES[self.technique].ptc_label, self.span_probability)]
         if self.none_probability > params.max_none:
             return []
         first, second = np.argsort(-self.technique_probabilities)[:2]
@@ -112,7 +121,9 @@ class Detection:
 class Analyzer:
     """Load the model once; analyse many texts."""
 
-    def __init__(self, model_dir: Path | None = None, *, threads: int = 2, batch_size: int = 8) -> None:
+    def __init__(
+        self, model_dir: Path | None = None, *, threads: int = 2, batch_size: int = 8, sensitivity: str = "balanced"
+    ) -> None:
         import onnxruntime
 
         self.model_dir = Path(model_dir) if model_dir is not None else shipped_model_dir()
@@ -127,8 +138,9 @@ class Analyzer:
                 f"{onnx_path}: sha256 is {actual[:12]}…, expected {self.config['sha256'][:12]}…; "
                 "the file is corrupt or was replaced"
             )
+        self.settings = decoding.sensitivity_settings(self.config["decoding"])
+        self.sensitivity = self._checked_sensitivity(sensitivity)
         self.info = ModelInfo(self.config["name"], self.config["version"], actual)
-        self.params = DecodingParams(**self.config["decoding"])
         self.tokenizer = load_tokenizer(self.model_dir / "tokenizer.json")
         with np.load(self.model_dir / "span_head.npz") as head:
             self.head: dict[str, FloatArray] = {key: head[key] for key in head.files}
@@ -144,15 +156,35 @@ class Analyzer:
 
     # ------------------------------------------------------------ public
 
-    def analyze(self, text: str, *, name: str = "text", source: Source | None = None) -> Analysis:
-        """Find technique spans in ``text`` (any length) and score it. ``name`` is used in errors."""
+    @property
+    def params(self) -> DecodingParams:
+        """The decoding parameters of the analyzer's sensitivity."""
+        return self.settings[self.sensitivity]
+
+    def analyze(
+        self, text: str, *, name: str = "text", source: Source | None = None, sensitivity: str | None = None
+    ) -> Analysis:
+        """Find technique spans in ``text`` (any length) and score it. ``name`` is used in errors;
+        ``sensitivity`` (low, balanced or high) overrides the analyzer's own for this text."""
         require_text(text, name=name)
-        return Analysis.build(text, self._spans(text), self.info, source)
+        chosen = self._checked_sensitivity(sensitivity or self.sensitivity)
+        info = replace(self.info, sensitivity=chosen)
+        return Analysis.build(text, self._spans(text, self.settings[chosen]), info, source)
 
     def analyze_many(self, texts: Iterable[str]) -> Iterator[Analysis]:
         """Analyse texts one after another with the loaded model."""
         for text in texts:
             yield self.analyze(text)
+
+    def _checked_sensitivity(self, sensitivity: str) -> str:
+        decoding.check_sensitivity(sensitivity)
+        if sensitivity not in self.settings:
+            raise ModelError(
+                f"{self.model_dir}: this {self.config['name']} {self.config['version']} model has only the "
+                f"{', '.join(self.settings)} setting; --sensitivity {sensitivity} needs a model folder "
+                "of propscope-minilm 0.2 or later"
+            )
+        return sensitivity
 
     def classify(self, text: str, spans: Sequence[tuple[int, int]]) -> FloatArray:
         """Technique probabilities (n_spans, 14) for given character spans of ``text``."""
@@ -179,35 +211,89 @@ class Analyzer:
         tokens = tokenize(self.tokenizer, text)
         return Encoding(text, tokens, self._encode(tokens, line_cut_points(text, tokens)))
 
-    def detect(self, text: str) -> list[Detection]:
+    def detect(self, text: str, params: DecodingParams | None = None) -> list[Detection]:
         """Spans found in ``text`` with their technique probabilities, before labelling."""
-        return self.decode(self.encode(text), self.params)
+        return self.decode(self.encode(text), params or self.params)
 
     def decode(self, encoding: Encoding, params: DecodingParams) -> list[Detection]:
-        """Decode spans from an encoding with the given parameters, and classify them."""
+        """Decode spans from an encoding with the given parameters, and classify them.
+
+        Three kinds of span: runs of the "any technique" channel, named by the span head; runs
+        of one technique's channel (``params.technique_high``); and recurring phrases the span
+        head calls Repetition (``params.repetition``).
+        """
         text, tokens = encoding.text, encoding.tokens
         paragraphs = decoding.paragraph_starts(text, tokens)
-        found: list[tuple[int, int, float, FloatArray]] = []
-        for block_windows, probs in encoding.blocks:
+        lowered = text.lower()
+        found: list[Detection] = []
+        phrases: list[tuple[int, int, int, int]] | None = None
+        for block, (block_windows, probs) in enumerate(encoding.blocks):
             offset = block_windows[0].start
-            runs = [(first + offset, last + offset) for first, last in decoding.token_runs(probs, params)]
-            for start, end, first, last in decoding.char_spans(text, tokens, runs, paragraphs):
-                pooled = self._pool(block_windows, first, last)
-                found.append((start, end, float(probs[first - offset : last - offset].mean()), pooled))
-        if not found:
+            runs = [(first + offset, last + offset) for first, last in decoding.token_runs(probs[:, 0], params)]
+            spans = decoding.char_spans(text, tokens, runs, paragraphs)
+            found += self._classified(block_windows, encoding, spans, lowered, [
+                float(probs[first - offset : last - offset, 0].mean()) for _, _, first, last in spans
+            ])
+            if probs.shape[1] > 1 and params.technique_high < decoding.DISABLED:
+                low_fraction = params.low / params.high
+                for technique in range(len(techniques.TECHNIQUES)):
+                    channel = probs[:, 1 + technique]
+                    runs = [(first + offset, last + offset)
+                            for first, last in decoding.token_runs_at(channel, params.technique_high, low_fraction)]
+                    for start, end, first, last in decoding.char_spans(text, tokens, runs, paragraphs):
+                        confidence = float(channel[first - offset : last - offset].mean())
+                        found.append(Detection(start, end, confidence, np.zeros(0, np.float32), 0.0, technique))
+            if params.repetition < decoding.DISABLED:
+                key = ("repeated", block)
+                if key not in encoding.cache:
+                    if phrases is None:
+                        phrases = [(s, e, *tokens.token_range(s, e)) for s, e in decoding.repeated_phrases(text)]
+                    encoding.cache[key] = self._repeated_phrases(block_windows, encoding, phrases, lowered)
+                found += [d for d in encoding.cache[key] if d.span_probability >= params.repetition]
+        return found
+
+    def _repeated_phrases(
+        self, block_windows: Sequence[_Window], encoding: Encoding, phrases: Sequence[tuple[int, int, int, int]],
+        lowered: str,
+    ) -> list[Detection]:
+        """The block's recurring ``phrases`` (start, end, first token, last token) as Repetition,
+        with the span head's probability of Repetition (and not "none") as confidence."""
+        candidates = [p for p in phrases if block_windows[0].start <= p[2] < p[3] <= block_windows[-1].end]
+        detections = self._classified(block_windows, encoding, candidates, lowered, [1.0] * len(candidates))
+        return [
+            replace(d, span_probability=float(d.technique_probabilities[decoding.REPETITION]) * (1 - d.none_probability),
+                    technique=decoding.REPETITION)
+            for d in detections
+        ]
+
+    def _classified(
+        self, block_windows: Sequence[_Window], encoding: Encoding, spans: Sequence[tuple[int, int, int, int]],
+        lowered: str, span_probabilities: Sequence[float],
+    ) -> list[Detection]:
+        """Detections of (start, end, first token, last token) spans, named by the span head."""
+        if not spans:
             return []
-        features = decoding.span_features(text, tokens, [(s, e) for s, e, _, _ in found])
-        probs, none = decoding.technique_probabilities(np.stack([p for *_, p in found]), features, self.head)
-        return [Detection(s, e, p, t, float(n)) for (s, e, p, _), t, n in zip(found, probs, none, strict=True)]
+        pooled = np.stack([self._pool(block_windows, first, last) for _, _, first, last in spans])
+        features = decoding.span_features(encoding.text, encoding.tokens, [(s, e) for s, e, _, _ in spans],
+                                          lowered=lowered)
+        probs, none = decoding.technique_probabilities(pooled, features, self.head)
+        return [Detection(s, e, p, t, float(n))
+                for (s, e, _, _), p, t, n in zip(spans, span_probabilities, probs, none, strict=True)]
 
     # ------------------------------------------------------------ internals
 
     @property
-    def _width(self) -> int:
-        return int(self.head["hidden_weight"].shape[0] - decoding.N_FEATURES) // 3
+    def n_channels(self) -> int:
+        """Token probabilities per piece: 1 (any technique) for a 0.1 model, else 1 + 14."""
+        shape = self.session.get_outputs()[0].shape
+        return int(shape[-1]) if len(shape) == 3 else 1
 
-    def _spans(self, text: str) -> list[Span]:
-        return [span for found in self.detect(text) for span in found.labelled(self.params)]
+    @property
+    def _width(self) -> int:
+        return int(self.session.get_outputs()[1].shape[-1])
+
+    def _spans(self, text: str, params: DecodingParams) -> list[Span]:
+        return decoding.distinct([span for found in self.detect(text, params) for span in found.labelled(params)])
 
     def _encode(self, tokens: Tokens, cut_points: np.ndarray) -> Iterator[tuple[list[_Window], FloatArray]]:
         """Per block of the text: its windows' hidden states and the stitched token probabilities."""
@@ -233,6 +319,8 @@ class Analyzer:
             ids[row, : end - start + 2] = [self._cls, *tokens.ids[start:end], self._sep]
             mask[row, : end - start + 2] = 1
         probs, hidden = self.session.run(None, {"input_ids": ids, "attention_mask": mask})
+        if probs.ndim == 2:  # a 0.1 model: only the "any technique" channel
+            probs = probs[..., None]
         return probs[:, 1:], hidden[:, 1:]
 
     def _pool(self, block_windows: Sequence[_Window], first: int, last: int) -> FloatArray:

@@ -7,20 +7,79 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from propscope.decoding import N_FEATURES
+from propscope.decoding import N_FEATURES, SENSITIVITIES
 from propscope.model import file_sha256
+
+EXPERIMENTS = "docs/experiments.md"
 
 
 def write(out_dir: Path, *, recipe: Mapping[str, Any], figures: Mapping[str, Any]) -> None:
-    """Write ``recipe.json`` (config, split, data digest, log, figures) and ``MODEL_CARD.md``."""
+    """Write ``recipe.json`` (config, split, data digest, log, figures) and ``MODEL_CARD.md``.
+
+    ``recipe["crossval"]``, when present, is the summary of the recipe's cross-validation,
+    which the card reports first.
+    """
     (out_dir / "recipe.json").write_text(
         json.dumps({**recipe, "validation_figures": figures}, indent=2) + "\n", encoding="utf-8"
     )
     (out_dir / "MODEL_CARD.md").write_text(render(out_dir, recipe, figures), encoding="utf-8")
 
 
-def _f1(figures: Mapping[str, Any], key: str) -> str:
-    return f"{figures[key]['f1']:.3f}"
+def _crossval_section(summary: Mapping[str, Any]) -> str:
+    mean, sd = summary["mean"], summary["sd"]
+    baseline = summary.get("baseline")
+    names = {"si": "SI F1 (span identification)", "tc": "TC micro-F1 (technique of gold spans)",
+             "flc": "FLC F1 (spans with the right technique)", "slc": "SLC F1 (sentences with any technique)",
+             "spearman": "Spearman, article score vs gold spans per sentence"}
+    head = "| measure | mean | sd |" + (" 0.1 recipe, same folds |" if baseline else "")
+    rule = "|---|---|---|" + ("---|" if baseline else "")
+    rows = "\n".join(
+        f"| {names[key]} | {mean[key]:.3f} | {sd[key]:.3f} |"
+        + (f" {baseline['mean'][key]:.3f} ± {baseline['sd'][key]:.3f} |" if baseline else "")
+        for key in names
+    )
+    settings = "\n".join(
+        f"| {name} | {s['si']['precision']:.3f} | {s['si']['recall']:.3f} | {s['si']['f1']:.3f} | "
+        f"{s['flc']['precision']:.3f} | {s['flc']['recall']:.3f} | {s['flc']['f1']:.3f} |"
+        for name in SENSITIVITIES
+        if (s := summary.get("settings", {}).get(name))
+    )
+    return f"""## Cross-validated figures
+{summary['folds']}-fold cross-validation over the {summary.get('articles', 'PTC')} PTC training articles (folds by article,
+seed {summary.get('seed', '?')}): each fold's model is trained by this recipe on the other folds, with its decoding
+tuned on a validation part of those, and predicts the fold. Nothing about a fold's articles is chosen
+with their labels. Mean and standard deviation over folds:
+
+{head}
+{rule}
+{rows}
+
+### Sensitivity settings (out-of-fold, pooled over folds)
+
+| setting | SI precision | SI recall | SI F1 | FLC precision | FLC recall | FLC F1 |
+|---|---|---|---|---|---|---|
+{settings}
+"""
+
+
+def _validation_section(figures: Mapping[str, Any], recipe: Mapping[str, Any]) -> str:
+    if not figures:
+        return (
+            "## Validation figures\nThis model was trained on every article (no validation split); its decoding\n"
+            "settings were chosen by cross-validation (above), and `config.json` holds them.\n"
+        )
+    per_setting = "\n".join(
+        f"| {name} | {figures[name]['si']['f1']:.3f} | {figures[name]['flc']['f1']:.3f} | {figures[name]['slc']['f1']:.3f} |"
+        for name in SENSITIVITIES
+    )
+    return f"""## Validation figures ({len(recipe['validation_articles'])} held-out articles, this exact file)
+Decoding was tuned on these articles, so these figures are optimistic; the cross-validated ones
+are the yardstick. TC micro-F1 {figures['tc']['micro_f1']:.3f}, macro-F1 {figures['tc']['macro_f1']:.3f}.
+
+| setting | SI F1 | FLC F1 | SLC F1 |
+|---|---|---|---|
+{per_setting}
+"""
 
 
 def render(out_dir: Path, recipe: Mapping[str, Any], figures: Mapping[str, Any]) -> str:
@@ -31,14 +90,16 @@ def render(out_dir: Path, recipe: Mapping[str, Any], figures: Mapping[str, Any])
         for path in sorted(out_dir.iterdir())
         if path.name not in {"MODEL_CARD.md", "recipe.json"}
     )
-    per_technique = "\n".join(
-        f"| {label} | {s['precision']:.3f} | {s['recall']:.3f} | {s['f1']:.3f} |"
-        for label, s in figures["tc"]["per_technique"].items()
-    )
     epochs = "\n".join(
         f"| {row['epoch']} | {row['token_loss']:.4f} | {row['span_loss']:.4f} | {row['minutes']:.1f} |"
         for row in recipe["training_log"]
     )
+    extra = "".join(
+        f"\n- `{path}` at loss weight {weight}" for path, weight in zip(
+            cfg["data"].get("extra", []), cfg["data"].get("extra_weights", []), strict=True)
+    ) or "\n- none"
+    crossval = _crossval_section(recipe["crossval"]) if recipe.get("crossval") else ""
+    decoding = "\n".join(f"- `{name}`: `{json.dumps(config['decoding'][name])}`" for name in config["decoding"])
     return f"""# Model card: {config['name']} {config['version']}
 
 A propaganda-technique tagger for English news articles. It marks the character spans that
@@ -48,24 +109,32 @@ technique of each span.
 ## Architecture
 - Encoder: all-MiniLM-L6-v2 (6 layers, hidden 384, Apache-2.0), from the PyPI package
   `{cfg['model']['encoder']}`, fine-tuned.
-- Token head: one sigmoid per word piece, "inside some technique span". Spans are decoded by
-  hysteresis (a run of tokens at or above `low` that reaches `high` somewhere), near runs
-  are joined, and the result is snapped to whole words.
+- Token head: 15 sigmoids per word piece: "inside some technique span", and "inside a span of
+  this technique" for each of the 14.
+- Spans, three kinds: runs of the first channel (hysteresis: tokens at or above `low`, reaching
+  `high` somewhere; near runs joined), named by the span head; runs of one technique's channel
+  at or above `technique_high`, with that technique (so a short loaded phrase inside a longer
+  span of another technique is found too); and phrases that recur in the article and that the
+  span head calls Repetition with probability at least `repetition`. All are snapped to whole
+  words and never cross a blank line.
 - Span head: mean, first and last contextual states of the span's tokens, plus
   {N_FEATURES} article-level features (how often the span's text recurs in the article, its length,
   position and share of its line), then a 2-layer MLP to a softmax over the 14 techniques plus
-  "none". "None" is trained on the tagger's own false positives and random plain stretches,
-  so the head also rejects candidate spans; TC renormalises over the 14 techniques.
+  "none". "None" is trained on the tagger's own false positives, random plain stretches and
+  recurring phrases that are no span, so the head also rejects candidates; TC renormalises over
+  the 14 techniques.
 - Whole articles of any length: windows of {config['window_tokens']} tokens every
   {config['inference_stride']} tokens, overlapping probabilities averaged; texts longer than
   {config['block_tokens']} tokens are processed in blocks cut at line breaks, so memory stays bounded.
 - Runs on ONNX Runtime ({config['quantization']} weights); inference needs neither torch nor transformers.
 
 ## Data
-PTC training split (SemEval-2020 Task 11), {len(recipe['train_articles'])} articles for training and
-{len(recipe['validation_articles'])} held out by a seeded split (seed {cfg['data']['split_seed']}); the held-out
-article ids are in `recipe.json`. Data sha256: `{recipe['data_sha256']}`. The corpus has no
-open licence: none of its text is in this repository.
+PTC training split (SemEval-2020 Task 11): {len(recipe['train_articles'])} articles for training,
+{len(recipe['validation_articles'])} held out for validation (seed {cfg['data']['split_seed']}; ids in `recipe.json`).
+Data sha256: `{recipe['data_sha256']}`. Extra annotated sources, whose spans without a PTC label
+are masked in the loss, neither positive nor negative:{extra}
+
+None of these corpora has an open licence: none of their text is in this repository.
 
 ## Recipe
 `propscope train --data PTC_DIR --out models/{config['name']}` with `configs/minilm.toml`
@@ -77,31 +146,21 @@ bf16 autocast, seed {cfg['train']['seed']}, on 2 CPU cores.
 |---|---|---|---|
 {epochs}
 
-## Validation figures (held-out articles, this exact file)
-Decoding parameters were chosen on these held-out articles to maximise SI F1 + FLC F1:
-{json.dumps(figures['decoding'])}. The cross-fitted rows choose them on one half of the
-held-out articles and measure on the other half, so they carry no tuning optimism.
+{crossval}
+## Decoding settings
+`--sensitivity low` shows only spans the model is sure of (each setting maximises F-beta of SI
+plus F-beta of FLC, beta 0.5); `balanced`, the default, maximises F1; `high` shows every
+plausible candidate (beta 2), for a reader who checks each span.
 
-| measure | F1 |
-|---|---|
-| SI (span identification) | {_f1(figures, 'si')} |
-| SI, cross-fitted (decoding tuned on the other half) | {figures['cross_fitted']['si_f1']:.3f} |
-| TC micro-F1 (technique of gold spans) | {figures['tc']['micro_f1']:.3f} |
-| TC macro-F1 | {figures['tc']['macro_f1']:.3f} |
-| FLC (spans with the right technique) | {_f1(figures, 'flc')} |
-| FLC, cross-fitted | {figures['cross_fitted']['flc_f1']:.3f} |
-| SLC (sentences with any technique) | {_f1(figures, 'slc')} |
+{decoding}
 
-{figures['articles']} articles, {figures['gold_spans']} gold spans.
-
-| technique (TC) | precision | recall | F1 |
-|---|---|---|---|
-{per_technique}
-
+{_validation_section(figures, recipe)}
 ## Files
 | file | size | sha256 |
 |---|---|---|
 {files}
+
+What was tried on the way to this recipe, and what each change gave, is in `{EXPERIMENTS}`.
 
 ## Limits
 English news only, trained on 2017–2019 articles chosen for their propaganda. Rare

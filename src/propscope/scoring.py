@@ -28,8 +28,12 @@ class Scores:
 
     @property
     def f1(self) -> float:
-        total = self.precision + self.recall
-        return 2 * self.precision * self.recall / total if total else 0.0
+        return self.f_beta(1.0)
+
+    def f_beta(self, beta: float) -> float:
+        """F-beta: recall counts ``beta`` times as much as precision."""
+        total = beta**2 * self.precision + self.recall
+        return (1 + beta**2) * self.precision * self.recall / total if total else 0.0
 
     def to_dict(self) -> dict[str, float]:
         return {"precision": round(self.precision, 4), "recall": round(self.recall, 4), "f1": round(self.f1, 4)}
@@ -65,16 +69,24 @@ def merge(intervals: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
 def _overlap_credit(
     gold: Mapping[Any, Sequence[tuple[int, int]]], pred: Mapping[Any, Sequence[tuple[int, int]]]
 ) -> Scores:
+    """Partial credit between spans that share characters; both sides sorted and merged, so
+    one sweep per key finds every overlapping pair."""
     precision_sum = recall_sum = 0.0
     n_gold = sum(len(spans) for spans in gold.values())
     n_pred = sum(len(spans) for spans in pred.values())
     for key, predicted in pred.items():
+        golden = gold.get(key, ())
+        g = 0
         for p_start, p_end in predicted:
-            for g_start, g_end in gold.get(key, ()):
+            while g < len(golden) and golden[g][1] <= p_start:
+                g += 1
+            k = g
+            while k < len(golden) and golden[k][0] < p_end:
+                g_start, g_end = golden[k]
                 shared = min(p_end, g_end) - max(p_start, g_start)
-                if shared > 0:
-                    precision_sum += shared / (p_end - p_start)
-                    recall_sum += shared / (g_end - g_start)
+                precision_sum += shared / (p_end - p_start)
+                recall_sum += shared / (g_end - g_start)
+                k += 1
     return Scores(precision_sum / n_pred if n_pred else 0.0, recall_sum / n_gold if n_gold else 0.0)
 
 

@@ -1,9 +1,13 @@
 """Training: the only module that imports torch and transformers (the ``train`` extra).
 
-One encoder pass per window feeds two heads: a token tagger that says which tokens lie inside
-any technique span, and a span classifier that names the technique of a span from the pooled
-contextual states of its tokens plus a few article-level features (such as how often the span's
-text recurs). At inference the same pooling runs in numpy, see ``decoding``.
+One encoder pass per window feeds two heads: a token tagger with one sigmoid per token for
+"inside any technique span" and one per technique, and a span classifier that names the
+technique of a span from the pooled contextual states of its tokens plus a few article-level
+features (such as how often the span's text recurs). At inference the same pooling runs in
+numpy, see ``decoding``.
+
+Besides the PTC articles, a recipe may name extra annotated sources (``data.extra``), each with
+a loss weight. Their spans without a PTC label are masked: neither positive nor negative.
 """
 
 from __future__ import annotations
@@ -16,13 +20,13 @@ import time
 import tomllib
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from propscope import decoding, ptc, techniques
+from propscope import datasets, decoding, ptc, techniques
 from propscope.errors import InputError, MissingExtra
 from propscope.text import Tokens, load_tokenizer, tokenize
 
@@ -37,6 +41,7 @@ except ImportError as exc:  # pragma: no cover - depends on the install
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "minilm.toml"
 NEGATIVE_THRESHOLD = 0.3
+SHORT_WINDOW = 64  # tokens; windows this short are batched apart from full ones
 
 
 # ---------------------------------------------------------------- config
@@ -76,37 +81,55 @@ def encoder_dir(name: str) -> Path:
 
 @dataclass
 class TrainingArticle:
-    """An article tokenized, with its in-span token labels and its distinct gold spans."""
+    """A text tokenized, with its per-token targets and its distinct gold spans."""
 
     article_id: str
     text: str
     tokens: Tokens
-    in_span: np.ndarray  # (n_tokens,) float32, 1 inside any gold span
+    targets: np.ndarray  # (n_tokens, N_CHANNELS) float32: inside any span, then inside each technique
+    loss_mask: np.ndarray  # (n_tokens,) float32, 0 inside a span whose technique has no PTC label
+    weight: float  # loss weight of the text's source
     span_tokens: np.ndarray  # (n_spans, 2) token [first, last)
-    span_targets: np.ndarray  # (n_spans, 14) label distribution
+    span_targets: np.ndarray  # (n_spans, N_CLASSES) label distribution
     span_features: np.ndarray  # (n_spans, N_FEATURES)
+    repeated: np.ndarray  # (n, 2) token [first, last) of repeated phrases that touch no span
 
 
-def prepare(article_id: str, text: str, rows: Sequence[ptc.LabelledSpan], tokenizer: Any) -> TrainingArticle:
+def prepare(annotated: datasets.AnnotatedText, tokenizer: Any, weight: float = 1.0) -> TrainingArticle:
+    text = annotated.text
     tokens = tokenize(tokenizer, text)
-    in_span = np.zeros(len(tokens), dtype=np.float32)
+    targets = np.zeros((len(tokens), decoding.N_CHANNELS), dtype=np.float32)
+    loss_mask = np.ones(len(tokens), dtype=np.float32)
     labels: dict[tuple[int, int], set[int]] = {}
-    for row in rows:
+    for row in annotated.rows:
         first, last = tokens.token_range(row.start, row.end)
-        in_span[first:last] = 1.0
-        labels.setdefault((row.start, row.end), set()).add(techniques.index(row.technique))
+        technique = techniques.index(row.technique)
+        targets[first:last, 0] = 1.0
+        targets[first:last, 1 + technique] = 1.0
+        labels.setdefault((row.start, row.end), set()).add(technique)
+    for start, end in annotated.masked:
+        first, last = tokens.token_range(start, end)
+        loss_mask[first:last] = np.minimum(loss_mask[first:last], 1.0 - targets[first:last, 0])
     spans = sorted(labels)
-    targets = np.zeros((len(spans), decoding.N_CLASSES), dtype=np.float32)
+    span_targets = np.zeros((len(spans), decoding.N_CLASSES), dtype=np.float32)
     for i, span in enumerate(spans):
-        targets[i, sorted(labels[span])] = 1.0 / len(labels[span])
+        span_targets[i, sorted(labels[span])] = 1.0 / len(labels[span])
+    touched = targets[:, 0] + (1.0 - loss_mask)
+    repeated = [
+        tokens.token_range(start, end) for start, end in decoding.repeated_phrases(text)
+    ]
+    repeated = [(first, last) for first, last in repeated if last > first and not touched[first:last].any()]
     return TrainingArticle(
-        article_id=article_id,
+        article_id=annotated.text_id,
         text=text,
         tokens=tokens,
-        in_span=in_span,
+        targets=targets,
+        loss_mask=loss_mask,
+        weight=weight,
         span_tokens=np.asarray([tokens.token_range(s, e) for s, e in spans], dtype=np.int64).reshape(-1, 2),
-        span_targets=targets,
+        span_targets=span_targets,
         span_features=decoding.span_features(text, tokens, spans),
+        repeated=np.asarray(repeated, dtype=np.int64).reshape(-1, 2),
     )
 
 
@@ -118,10 +141,10 @@ def _special_ids(tokenizer: Any) -> tuple[int, int]:
 
 
 def split_articles(ids: Sequence[str], fraction: float, seed: int) -> tuple[list[str], list[str]]:
-    """A seeded split by article: (train ids, validation ids)."""
+    """A seeded split by article: (train ids, validation ids); none held out at fraction 0."""
     shuffled = sorted(ids)
     random.Random(seed).shuffle(shuffled)
-    n_validation = max(1, round(len(shuffled) * fraction))
+    n_validation = max(1, round(len(shuffled) * fraction)) if fraction > 0 else 0
     return sorted(shuffled[n_validation:]), sorted(shuffled[:n_validation])
 
 
@@ -139,15 +162,30 @@ def epoch_windows(
     return result
 
 
+def epoch_batches(
+    articles: Sequence[TrainingArticle], content_tokens: int, batch_size: int, rng: random.Random
+) -> list[list[tuple[int, int, int]]]:
+    """The windows of one epoch in batches; short windows (whole short texts) are batched
+    together, so that they are not padded to the length of an article's window."""
+    windows = epoch_windows(articles, content_tokens, rng)
+    short = [w for w in windows if w[2] - w[1] <= SHORT_WINDOW]
+    full = [w for w in windows if w[2] - w[1] > SHORT_WINDOW]
+    batches = [group[i : i + batch_size] for group in (full, short) for i in range(0, len(group), batch_size)]
+    rng.shuffle(batches)
+    return batches
+
+
 @dataclass
 class Batch:
     input_ids: torch.Tensor
     attention_mask: torch.Tensor
-    in_span: torch.Tensor
+    targets: torch.Tensor  # (batch, width, N_CHANNELS)
+    token_weights: torch.Tensor  # (batch, width): source weight, 0 where the loss is masked
     span_rows: torch.Tensor  # (n_spans,) batch row of each span
     span_tokens: torch.Tensor  # (n_spans, 2) positions inside the padded window
     span_features: torch.Tensor
     span_targets: torch.Tensor
+    span_weights: torch.Tensor  # (n_spans,) source weight
 
 
 def collate(
@@ -159,29 +197,35 @@ def collate(
     width = max(end - start for _, start, end in windows) + 2
     ids = np.zeros((len(windows), width), dtype=np.int64)
     mask = np.zeros((len(windows), width), dtype=np.int64)
-    in_span = np.zeros((len(windows), width), dtype=np.float32)
-    rows, positions, features, targets = [], [], [], []
+    targets = np.zeros((len(windows), width, decoding.N_CHANNELS), dtype=np.float32)
+    token_weights = np.zeros((len(windows), width), dtype=np.float32)
+    rows, positions, features, span_targets, span_weights = [], [], [], [], []
     for row, (index, start, end) in enumerate(windows):
         article = articles[index]
         n = end - start
         ids[row, : n + 2] = [cls_id, *article.tokens.ids[start:end], sep_id]
         mask[row, : n + 2] = 1
-        in_span[row, 1 : n + 1] = article.in_span[start:end]
+        targets[row, 1 : n + 1] = article.targets[start:end]
+        token_weights[row, 1 : n + 2] = article.weight
+        token_weights[row, 1 : n + 1] *= article.loss_mask[start:end]
         inside = (article.span_tokens[:, 0] >= start) & (article.span_tokens[:, 1] <= end)
         inside &= article.span_tokens[:, 1] > article.span_tokens[:, 0]
         for span in np.flatnonzero(inside):
             rows.append(row)
             positions.append(article.span_tokens[span] - start + 1)
         features.append(article.span_features[inside])
-        targets.append(article.span_targets[inside])
+        span_targets.append(article.span_targets[inside])
+        span_weights += [article.weight] * int(inside.sum())
     return Batch(
         input_ids=torch.from_numpy(ids),
         attention_mask=torch.from_numpy(mask),
-        in_span=torch.from_numpy(in_span),
+        targets=torch.from_numpy(targets),
+        token_weights=torch.from_numpy(token_weights),
         span_rows=torch.tensor(rows, dtype=torch.long),
         span_tokens=torch.from_numpy(np.asarray(positions, dtype=np.int64).reshape(-1, 2)),
         span_features=torch.from_numpy(np.concatenate(features).astype(np.float32)),
-        span_targets=torch.from_numpy(np.concatenate(targets)),
+        span_targets=torch.from_numpy(np.concatenate(span_targets)),
+        span_weights=torch.tensor(span_weights, dtype=torch.float32),
     )
 
 
@@ -192,15 +236,17 @@ def with_negatives(
     logits: torch.Tensor,
     rng: random.Random,
     per_window: int,
+    repeated_per_window: int,
 ) -> Batch:
     """Add spans that are not propaganda, labelled with the "none" class, so the span head
     learns to reject candidates: runs the tagger currently believes in that touch no gold span
-    (its false positives), topped up with random stretches of plain text."""
-    believed = (torch.sigmoid(logits.detach().float()) >= NEGATIVE_THRESHOLD).numpy()
-    rows, positions, features = [], [], []
+    (its false positives), topped up with random stretches of plain text, and phrases that
+    recur in the article without being a span (the candidates Repetition is proposed from)."""
+    believed = (torch.sigmoid(logits.detach()[..., 0].float()) >= NEGATIVE_THRESHOLD).numpy()
+    rows, positions, features, weights = [], [], [], []
     for row, (index, start, end) in enumerate(windows):
         article = articles[index]
-        gold = article.in_span[start:end]
+        touched = article.targets[start:end, 0] + (1.0 - article.loss_mask[start:end])
         n = end - start
         candidates = []
         inside = np.concatenate([[False], believed[row, 1 : n + 1], [False]])
@@ -210,12 +256,15 @@ def with_negatives(
             length = rng.randint(1, min(24, n))
             first = rng.randrange(0, n - length + 1)
             candidates.append((first, first + length))
-        chosen = [(s, e) for s, e in candidates if not gold[s:e].any()][:per_window]
+        chosen = [(s, e) for s, e in candidates if not touched[s:e].any()][:per_window]
+        repeated = [(int(s) - start, int(e) - start) for s, e in article.repeated if s >= start and e <= end]
+        chosen += rng.sample(repeated, min(repeated_per_window, len(repeated)))
         for s, e in chosen:
             rows.append(row)
             positions.append((s + 1, e + 1))
             char_span = (int(article.tokens.char_spans[start + s, 0]), int(article.tokens.char_spans[start + e - 1, 1]))
             features.append(decoding.span_features(article.text, article.tokens, [char_span])[0])
+            weights.append(article.weight)
     if not rows:
         return batch
     targets = np.zeros((len(rows), decoding.N_CLASSES), dtype=np.float32)
@@ -223,11 +272,13 @@ def with_negatives(
     return Batch(
         input_ids=batch.input_ids,
         attention_mask=batch.attention_mask,
-        in_span=batch.in_span,
+        targets=batch.targets,
+        token_weights=batch.token_weights,
         span_rows=torch.cat([batch.span_rows, torch.tensor(rows, dtype=torch.long)]),
         span_tokens=torch.cat([batch.span_tokens, torch.tensor(positions, dtype=torch.long)]),
         span_features=torch.cat([batch.span_features, torch.from_numpy(np.stack(features))]),
         span_targets=torch.cat([batch.span_targets, torch.from_numpy(targets)]),
+        span_weights=torch.cat([batch.span_weights, torch.tensor(weights, dtype=torch.float32)]),
     )
 
 
@@ -235,23 +286,24 @@ def with_negatives(
 
 
 class TaggerModel(nn.Module):
-    """Encoder + in-span token head + span technique head."""
+    """Encoder + token head (any technique, then each technique) + span technique head."""
 
-    def __init__(self, encoder_path: Path, span_hidden: int, dropout: float, prior: float) -> None:
+    def __init__(self, encoder_path: Path, span_hidden: int, dropout: float, prior: np.ndarray) -> None:
         super().__init__()
         self.encoder = AutoModel.from_pretrained(encoder_path, add_pooling_layer=False)
         width = self.encoder.config.hidden_size
         self.dropout = nn.Dropout(dropout)
-        self.token_head = nn.Linear(width, 1)
-        # Start at the base rate's log-odds: a zero bias makes the tagger collapse early on.
+        self.token_head = nn.Linear(width, decoding.N_CHANNELS)
+        # Start at the base rates' log-odds: a zero bias makes the tagger collapse early on.
         nn.init.zeros_(self.token_head.weight)
-        nn.init.constant_(self.token_head.bias, math.log(prior / (1 - prior)))
+        with torch.no_grad():
+            self.token_head.bias.copy_(torch.from_numpy(np.log(prior / (1 - prior)).astype(np.float32)))
         self.span_hidden = nn.Linear(3 * width + decoding.N_FEATURES, span_hidden)
         self.span_out = nn.Linear(span_hidden, decoding.N_CLASSES)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        return self.token_head(self.dropout(hidden)).squeeze(-1), hidden
+        return self.token_head(self.dropout(hidden)), hidden
 
     def classify(
         self, hidden: torch.Tensor, rows: torch.Tensor, positions: torch.Tensor, features: torch.Tensor
@@ -283,22 +335,43 @@ class _Exported(nn.Module):
 
 @dataclass
 class Corpus:
-    """The PTC folder read once, split by article."""
+    """The PTC folder read once and split by article, and the extra sources with their weights."""
 
     articles: dict[str, str]
     labels: list[ptc.LabelledSpan]
     train_ids: list[str]
     validation_ids: list[str]
+    extra: list[tuple[list[datasets.AnnotatedText], float]] = field(default_factory=list)
+
+    def training_texts(self) -> list[tuple[datasets.AnnotatedText, float]]:
+        """The training articles (weight 1) and every extra text with its source's weight."""
+        grouped = ptc.by_article(self.labels)
+        texts = [(datasets.AnnotatedText(i, self.articles[i], tuple(grouped.get(i, ()))), 1.0) for i in self.train_ids]
+        return texts + [(text, weight) for source, weight in self.extra for text in source]
 
 
 def load_corpus(data_dir: Path, data_cfg: Mapping[str, Any]) -> Corpus:
+    """Read the PTC folder and the recipe's extra sources (paths relative to ``data_dir``)."""
     articles = ptc.read_articles(data_dir / "articles")
     labels = ptc.read_labels(data_dir / "labels-flc.tsv")
     ptc.check_in_range(labels, articles, name=str(data_dir / "labels-flc.tsv"))
     train_ids, validation_ids = split_articles(
         list(articles), float(data_cfg["validation_fraction"]), int(data_cfg["split_seed"])
     )
-    return Corpus(articles, labels, train_ids, validation_ids)
+    sources, weights = list(data_cfg.get("extra", [])), list(data_cfg.get("extra_weights", []))
+    if len(sources) != len(weights):
+        raise InputError(f"data.extra names {len(sources)} sources but data.extra_weights gives {len(weights)} weights")
+    extra = [(datasets.read_source(data_dir / path), float(weight))
+             for path, weight in zip(sources, weights, strict=True) if float(weight) > 0]
+    return Corpus(articles, labels, train_ids, validation_ids, extra)
+
+
+def _token_loss(logits: torch.Tensor, batch: Batch, technique_weight: float) -> torch.Tensor:
+    """Weighted binary cross-entropy of the "any technique" channel, plus ``technique_weight``
+    times the mean over the technique channels."""
+    per_channel = nn.functional.binary_cross_entropy_with_logits(logits.float(), batch.targets, reduction="none")
+    per_token = per_channel[..., 0] + technique_weight * per_channel[..., 1:].mean(-1)
+    return (per_token * batch.token_weights).sum() / batch.token_weights.sum().clamp(min=1e-6)
 
 
 def fit(
@@ -307,7 +380,7 @@ def fit(
     *,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> tuple[TaggerModel, list[dict[str, float]]]:
-    """Train the model on the corpus's training articles; returns it and the per-epoch log."""
+    """Train the model on the corpus's training texts; returns it and the per-epoch log."""
     train_cfg, model_cfg = config["train"], config["model"]
     seed = int(train_cfg["seed"])
     random.seed(seed)
@@ -317,9 +390,9 @@ def fit(
 
     source = encoder_dir(model_cfg["encoder"])
     tokenizer = load_tokenizer(source / "tokenizer.json")
-    grouped = ptc.by_article(corpus.labels)
-    prepared = [prepare(i, corpus.articles[i], grouped.get(i, []), tokenizer) for i in corpus.train_ids]
-    prior = float(np.clip(np.mean(np.concatenate([a.in_span for a in prepared])), 1e-3, 1 - 1e-3))
+    prepared = [prepare(text, tokenizer, weight) for text, weight in corpus.training_texts()]
+    targets = np.concatenate([a.targets for a in prepared])
+    prior = np.clip(targets.mean(axis=0), 1e-3, 1 - 1e-3)
 
     model = TaggerModel(source, int(model_cfg["span_hidden"]), float(train_cfg["dropout"]), prior)
     heads = [p for n, p in model.named_parameters() if not n.startswith("encoder.")]
@@ -334,7 +407,7 @@ def fit(
     batch_size = int(train_cfg["batch_size"])
     epochs = int(train_cfg["epochs"])
     rng = random.Random(seed)
-    per_epoch = math.ceil(len(epoch_windows(prepared, content, random.Random(0))) / batch_size)
+    per_epoch = len(epoch_batches(prepared, content, batch_size, random.Random(0)))
     total_steps = per_epoch * epochs
     warmup = max(1, int(total_steps * float(train_cfg["warmup_fraction"])))
     scheduler = torch.optim.lr_scheduler.LambdaLR(
@@ -342,28 +415,26 @@ def fit(
     )
     cls_id, sep_id = _special_ids(tokenizer)
     span_weight = float(train_cfg["span_loss_weight"])
+    technique_weight = float(train_cfg["technique_loss_weight"])
     log: list[dict[str, float]] = []
     step = 0
     started = time.monotonic()
     model.train()
     for epoch in range(epochs):
-        windows = epoch_windows(prepared, content, rng)
+        batches = epoch_batches(prepared, content, batch_size, rng)
         totals = {"token_loss": 0.0, "span_loss": 0.0}
-        for first in range(0, len(windows), batch_size):
-            batch = collate(prepared, windows[first : first + batch_size], cls_id, sep_id)
+        for windows in batches:
+            batch = collate(prepared, windows, cls_id, sep_id)
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bool(train_cfg["bf16"])):
                 logits, hidden = model(batch.input_ids, batch.attention_mask)
-                batch = with_negatives(batch, prepared, windows[first : first + batch_size], logits, rng,
-                                       int(train_cfg["negatives_per_window"]))
+                batch = with_negatives(batch, prepared, windows, logits, rng, int(train_cfg["negatives_per_window"]),
+                                       int(train_cfg["repeated_negatives_per_window"]))
                 span_logits = model.classify(hidden, batch.span_rows, batch.span_tokens, batch.span_features)
-            real = batch.attention_mask.bool()
-            real[:, 0] = False
-            token_loss = nn.functional.binary_cross_entropy_with_logits(
-                logits.float()[real], batch.in_span[real]
-            )
+            token_loss = _token_loss(logits, batch, technique_weight)
             loss = token_loss
             if len(batch.span_rows):
-                span_loss = nn.functional.cross_entropy(span_logits.float(), batch.span_targets)
+                per_span = nn.functional.cross_entropy(span_logits.float(), batch.span_targets, reduction="none")
+                span_loss = (per_span * batch.span_weights).sum() / batch.span_weights.sum()
                 loss = loss + span_weight * span_loss
                 totals["span_loss"] += span_loss.detach().item()
             totals["token_loss"] += token_loss.detach().item()
@@ -375,8 +446,7 @@ def fit(
             step += 1
             if progress:
                 progress("train", step, total_steps)
-        batches = math.ceil(len(windows) / batch_size)
-        log.append({"epoch": epoch + 1, **{k: v / batches for k, v in totals.items()},
+        log.append({"epoch": epoch + 1, **{k: v / len(batches) for k, v in totals.items()},
                     "minutes": (time.monotonic() - started) / 60})
 
     model.eval()
@@ -425,7 +495,8 @@ def export(
         "out_bias": model.span_out.bias.detach().float().numpy(),
     }
     recipe = {"config": config, "train_articles": corpus.train_ids,
-              "validation_articles": corpus.validation_ids, "data_sha256": data_sha256, "training_log": log}
+              "validation_articles": corpus.validation_ids, "data_sha256": data_sha256,
+              "extra_texts": [len(texts) for texts, _ in corpus.extra], "training_log": log}
     figures = build_model_folder(
         out_dir,
         onnx_path=onnx_path,
@@ -435,6 +506,7 @@ def export(
         quantize=str(config["export"]["quantize"]),
         validation={i: corpus.articles[i] for i in corpus.validation_ids},
         gold=[row for row in corpus.labels if row.article_id in set(corpus.validation_ids)],
+        decoding=config.get("decoding"),
         progress=progress,
     )
     model_card.write(out_dir, recipe=recipe, figures=figures)
@@ -465,8 +537,8 @@ def _export_onnx(model: TaggerModel, path: Path) -> None:
             (example, example),
             str(path),
             input_names=["input_ids", "attention_mask"],
-            output_names=["in_span", "hidden"],
-            dynamic_axes={n: {0: "batch", 1: "tokens"} for n in ("input_ids", "attention_mask", "in_span", "hidden")},
+            output_names=["token_probs", "hidden"],
+            dynamic_axes={n: {0: "batch", 1: "tokens"} for n in ("input_ids", "attention_mask", "token_probs", "hidden")},
             opset_version=17,
             dynamo=False,
         )
@@ -478,7 +550,7 @@ def _export_onnx(model: TaggerModel, path: Path) -> None:
     with torch.no_grad():
         expected = torch.sigmoid(model(ids, mask)[0]).numpy()
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    actual = session.run(["in_span"], {"input_ids": ids.numpy(), "attention_mask": mask.numpy()})[0]
+    actual = session.run(["token_probs"], {"input_ids": ids.numpy(), "attention_mask": mask.numpy()})[0]
     real = mask.numpy().astype(bool)
     if not np.allclose(actual[real], expected[real], atol=1e-3):
         raise RuntimeError(f"ONNX export disagrees with torch (max diff {abs(actual - expected)[real].max():.4f})")

@@ -1,0 +1,47 @@
+"""Reading the extra training sources: mapped spans kept, unmapped spans masked."""
+
+from pathlib import Path
+
+import pytest
+
+from propscope import datasets
+from propscope.errors import InputError, MalformedRow
+
+from .conftest import TINY_NEWS, write_tiny_extra
+
+
+def test_later_scheme_folder_masks_spans_without_a_ptc_label(tmp_path: Path) -> None:
+    news, _ = write_tiny_extra(tmp_path)
+    texts = {t.text_id: t for t in datasets.read_source(news)}
+    assert sorted(texts) == sorted(TINY_NEWS)
+    first = texts["n1"]
+    assert [(r.technique, first.text[r.start:r.end]) for r in first.rows] == [("Loaded_Language", "reckless")]
+    assert [first.text[s:e] for s, e in first.masked] == ["Critics call him a liar"]
+    assert texts["n2"].rows == () and texts["n2"].masked == ()
+
+
+def test_jsonl_masks_null_techniques_and_trims_whitespace(tmp_path: Path) -> None:
+    _, memes = write_tiny_extra(tmp_path)
+    texts = {t.text_id: t for t in datasets.read_source(memes)}
+    meme = texts["m1"]
+    assert [(r.technique, meme.text[r.start:r.end]) for r in meme.rows] == [("Loaded_Language", "SHAMELESS")]
+    assert [meme.text[s:e] for s, e in meme.masked] == ["CROOKS EVERYWHERE"]
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    ('{"id": "x", "text": "a"}\n', "line 1: expected an object with id, text and spans"),
+    ('{"id": "x", "text": "abc", "spans": [{"start": 0, "end": 2, "technique": "Shouting"}]}\n',
+     "line 1: unknown technique 'Shouting'"),
+])
+def test_jsonl_bad_rows_are_named(tmp_path: Path, content: str, message: str) -> None:
+    path = tmp_path / "bad.jsonl"
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(MalformedRow, match=message):
+        datasets.read_source(path)
+
+
+def test_unknown_source_kind_is_explained(tmp_path: Path) -> None:
+    path = tmp_path / "notes.txt"
+    path.write_text("hello", encoding="utf-8")
+    with pytest.raises(InputError, match="not a PTC-format folder or a .jsonl file"):
+        datasets.read_source(path)
