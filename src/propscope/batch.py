@@ -146,8 +146,8 @@ def _analyse(record: Record, analyzer: Analyzer, library: Library | None) -> tup
 def analyze_with_library(
     analyzer: Analyzer, library: Library | None, text: str, *, source: Source, name: str
 ) -> Analysis:
-    """Analyse ``text``, or take its stored analysis by the same model; store new ones."""
-    cached = library.cached(text, analyzer.info.sha256) if library else None
+    """Analyse ``text``, or take its stored analysis by the same model and sensitivity; store new ones."""
+    cached = library.cached(text, analyzer.info.sha256, analyzer.sensitivity) if library else None
     if cached is not None:
         return replace(cached.analysis, source=source)
     analysis = analyzer.analyze(text, name=name, source=source)

@@ -16,6 +16,7 @@ from rich.text import Text
 
 from propscope import __version__, corpus, ingest, ptc, reports, scoring
 from propscope.batch import OUTPUT_SUFFIXES, Summary, analyze_with_library, run_batch
+from propscope.decoding import check_sensitivity
 from propscope.errors import InputError, PropscopeError
 from propscope.model import Analyzer, default_analyzer
 from propscope.predict import label_spans
@@ -47,13 +48,19 @@ def _rate_progress() -> Progress:
                     TimeRemainingColumn(), console=stderr, transient=True)
 
 
-def _analyzer(model_dir: Path | None) -> Analyzer:
-    return Analyzer(model_dir) if model_dir else default_analyzer()
+def _analyzer(model_dir: Path | None, sensitivity: str = "balanced") -> Analyzer:
+    if model_dir is None and sensitivity == "balanced":
+        return default_analyzer()
+    return Analyzer(model_dir, sensitivity=sensitivity)
 
 
 model_option = click.option(
     "--model", "model_dir", type=click.Path(path_type=Path), default=None,
     help="Model folder (default: the shipped model).",
+)
+sensitivity_option = click.option(
+    "--sensitivity", default="balanced", show_default=True, metavar="low|balanced|high",
+    help="low: only spans the model is sure of; balanced: the best F1; high: every plausible candidate.",
 )
 encoding_option = click.option(
     "--encoding", default="utf-8", show_default=True, help="Text encoding of the input files."
@@ -81,19 +88,22 @@ def _library(db: Path | None, no_store: bool = False) -> Library | None:
 @click.argument("source")
 @click.option("--format", "fmt", type=click.Choice(reports.FORMATS), default="terminal", show_default=True)
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=None, help="Write to a file, not stdout.")
+@sensitivity_option
 @encoding_option
 @model_option
 @db_option
 @no_store_option
 def analyze(
-    source: str, fmt: str, output: Path | None, encoding: str, model_dir: Path | None, db: Path | None, no_store: bool
+    source: str, fmt: str, output: Path | None, sensitivity: str, encoding: str, model_dir: Path | None,
+    db: Path | None, no_store: bool,
 ) -> None:
     """Highlight propaganda techniques in SOURCE: a text or HTML file, a URL, or - for stdin."""
     with reported_errors():
+        check_sensitivity(sensitivity)
         article = ingest.read(source, encoding=encoding, stdin=sys.stdin.buffer.read() if source == "-" else None)
         name = "stdin" if source == "-" else source
         analysis = analyze_with_library(
-            _analyzer(model_dir), _library(db, no_store), article.text, source=article.source, name=name
+            _analyzer(model_dir, sensitivity), _library(db, no_store), article.text, source=article.source, name=name
         )
         if output is None:
             reports.emit(analysis, fmt, sys.stdout, name=name)
@@ -111,12 +121,13 @@ def analyze(
               help="Corpus runs only: this process, or a Ray cluster.")
 @click.option("--ray-address", default=None,
               help="With --engine ray: 'auto' or HOST:PORT of a running cluster (default: start Ray here).")
+@sensitivity_option
 @encoding_option
 @model_option
 @db_option
 @no_store_option
 def batch(
-    inputs: tuple[Path, ...], output: Path, engine: str, ray_address: str | None, encoding: str,
+    inputs: tuple[Path, ...], output: Path, engine: str, ray_address: str | None, sensitivity: str, encoding: str,
     model_dir: Path | None, db: Path | None, no_store: bool,
 ) -> None:
     """Analyse every article in INPUT. Re-running continues where the last run stopped.
@@ -129,22 +140,22 @@ def batch(
     per input; complete shards are skipped. Load the results with `propscope library import`.
     """
     with reported_errors():
+        check_sensitivity(sensitivity)
         if output.suffix.lower() in OUTPUT_SUFFIXES:
             if len(inputs) > 1 or engine != "local":
                 raise InputError(f"{output}: a single-file output takes one INPUT and the local engine; "
                                  "give -o a folder for a corpus run")
-            _batch_to_file(inputs[0], output, encoding, model_dir, _library(db, no_store))
+            _batch_to_file(inputs[0], output, encoding, _analyzer(model_dir, sensitivity), _library(db, no_store))
         elif output.suffix and not output.is_dir():
             raise InputError(f"{output}: write to a .jsonl or .parquet file, or to a folder (a name without a "
                              "suffix) for a corpus run")
         else:
-            _corpus_run(inputs, output, engine, ray_address, encoding, model_dir)
+            _corpus_run(inputs, output, engine, ray_address, encoding, model_dir, sensitivity)
 
 
-def _batch_to_file(input_path: Path, output: Path, encoding: str, model_dir: Path | None,
+def _batch_to_file(input_path: Path, output: Path, encoding: str, analyzer: Analyzer,
                    library: Library | None) -> None:
     total = ingest.count_records(input_path)
-    analyzer = _analyzer(model_dir)
     with _rate_progress() as progress:
         task = progress.add_task("Analysing", total=total, rate="")
 
@@ -166,7 +177,7 @@ def _batch_to_file(input_path: Path, output: Path, encoding: str, model_dir: Pat
 
 
 def _corpus_run(inputs: tuple[Path, ...], output: Path, engine: str, ray_address: str | None, encoding: str,
-                model_dir: Path | None) -> None:
+                model_dir: Path | None, sensitivity: str) -> None:
     with _rate_progress() as progress:
         task = progress.add_task(f"Analysing ({engine})", total=None, rate="")
 
@@ -175,7 +186,7 @@ def _corpus_run(inputs: tuple[Path, ...], output: Path, engine: str, ray_address
 
         try:
             summary = corpus.run(list(inputs), output, engine=engine, ray_address=ray_address, model_dir=model_dir,
-                                 progress=advance, encoding=encoding)
+                                 progress=advance, encoding=encoding, sensitivity=sensitivity)
         except KeyboardInterrupt:
             stderr.print("Interrupted. Run the same command again: complete shards are kept and skipped.")
             sys.exit(130)
@@ -197,15 +208,18 @@ def _corpus_run(inputs: tuple[Path, ...], output: Path, engine: str, ray_address
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="PTC label file to write.")
 @click.option("--spans", "spans_file", type=click.Path(path_type=Path), default=None,
               help="TC template (ID, ?, START, END): label these spans instead of finding spans.")
+@sensitivity_option
 @encoding_option
 @model_option
-def predict(articles_dir: Path, output: Path, spans_file: Path | None, encoding: str, model_dir: Path | None) -> None:
+def predict(articles_dir: Path, output: Path, spans_file: Path | None, sensitivity: str, encoding: str,
+            model_dir: Path | None) -> None:
     """Find spans in every article<ID>.txt of ARTICLES_DIR and write them in PTC format.
     Unreadable or empty articles are reported and skipped."""
     with reported_errors():
+        check_sensitivity(sensitivity)
         articles = ptc.read_articles(articles_dir, encoding=encoding,
                                      on_bad_file=lambda exc: stderr.print(f"Skipped {exc}"))
-        analyzer = _analyzer(model_dir)
+        analyzer = _analyzer(model_dir, sensitivity)
         if spans_file is not None:
             template = ptc.read_labels(spans_file, with_technique=False)
             ptc.check_in_range(template, articles, name=str(spans_file))
@@ -333,18 +347,21 @@ def crossval(data_dir: Path, out_dir: Path, folds: int, seed: int, config_path: 
 @click.option("--max-body-bytes", type=int, default=1_000_000, show_default=True)
 @click.option("--queue-limit", type=int, default=32, show_default=True,
               help="Analyses waiting or running before the server answers 503.")
+@click.option("--sensitivity", default="balanced", show_default=True, metavar="low|balanced|high",
+              help="The setting for requests that name none (the API's sensitivity field, the page's menu).")
 @db_option
 @model_option
 def serve(host: str, port: int, api_key: str | None, allow_private_urls: bool, max_body_bytes: int,
-          queue_limit: int, db: Path | None, model_dir: Path | None) -> None:
+          queue_limit: int, sensitivity: str, db: Path | None, model_dir: Path | None) -> None:
     """Run the web app and the HTTP API (docs at /docs, schema at /openapi.json)."""
     import uvicorn
 
     from propscope.server import Settings, create_app
 
     with reported_errors():
+        check_sensitivity(sensitivity)
         app = create_app(Settings(db=db, model_dir=model_dir, api_key=api_key, allow_private_urls=allow_private_urls,
-                                  max_body_bytes=max_body_bytes, queue_limit=queue_limit))
+                                  max_body_bytes=max_body_bytes, queue_limit=queue_limit, sensitivity=sensitivity))
         stderr.print(f"propscope serving on http://{host}:{port}" + (" (API key required)" if api_key else ""))
         uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=5)
 

@@ -31,6 +31,7 @@ from propscope import techniques
 from propscope.analysis import Analysis, ModelInfo, Source, Span
 from propscope.errors import InputError, MissingExtra, ModelError
 from propscope.ingest import Record, jsonl_records, row_record
+from propscope.decoding import check_sensitivity
 from propscope.model import Analyzer, model_sha256, shipped_model_dir
 
 if TYPE_CHECKING:
@@ -95,7 +96,7 @@ def _schemas() -> tuple[pa.Schema, pa.Schema, pa.Schema]:
     articles = pa.schema(
         [("id", text), ("source", text), ("url", text), ("title", text), ("date", text), ("score", pa.float64()),
          ("n_spans", pa.int64()), *[(t.id, pa.int64()) for t in techniques.TECHNIQUES],
-         ("model", text), ("model_version", text), ("model_sha256", text), ("error", text)]
+         ("model", text), ("model_version", text), ("model_sha256", text), ("sensitivity", text), ("error", text)]
     )
     spans = pa.schema([("id", text), *[(f.name, f.type) for f in span]])
     return records, articles, spans
@@ -211,8 +212,9 @@ def read_local(shard: Shard, *, batch_rows: int = BATCH_ROWS, encoding: str = "u
 class AnalyzeBatch:
     """Record rows in, result rows out. One instance per worker loads the model once."""
 
-    def __init__(self, model_dir: str | None = None, expected_sha256: str | None = None, threads: int = 1) -> None:
-        self.analyzer = Analyzer(Path(model_dir) if model_dir else None, threads=threads)
+    def __init__(self, model_dir: str | None = None, expected_sha256: str | None = None, threads: int = 1,
+                 sensitivity: str = "balanced") -> None:
+        self.analyzer = Analyzer(Path(model_dir) if model_dir else None, threads=threads, sensitivity=sensitivity)
         if expected_sha256 and self.analyzer.info.sha256 != expected_sha256:
             raise ModelError(f"{self.analyzer.model_dir}: this worker's model (sha256 "
                              f"{self.analyzer.info.sha256[:12]}…) is not the driver's ({expected_sha256[:12]}…); "
@@ -227,7 +229,8 @@ class AnalyzeBatch:
         info = self.analyzer.info
         result: dict[str, Any] = {key: row[key] for key in ("input", "id", "source", "url", "title", "date", "error")}
         result |= {"score": None, "n_spans": None, **{t.id: None for t in techniques.TECHNIQUES}, "spans": [],
-                   "model": info.name, "model_version": info.version, "model_sha256": info.sha256}
+                   "model": info.name, "model_version": info.version, "model_sha256": info.sha256,
+                   "sensitivity": self.analyzer.sensitivity}
         if row["error"] is not None:
             return result
         name = f"{Path(row['input']).name} (id {row['id']})"
@@ -340,10 +343,12 @@ def run(
     model_dir: Path | None = None,
     progress: Callable[[CorpusSummary], None] | None = None,
     encoding: str = "utf-8",
+    sensitivity: str = "balanced",
 ) -> CorpusSummary:
     """Analyse every shard of ``inputs`` not yet complete in ``out`` with the chosen engine."""
     if engine not in ENGINES:
         raise InputError(f"--engine {engine}: choose one of {', '.join(ENGINES)}")
+    check_sensitivity(sensitivity)
     shards = plan(inputs)
     if out.exists() and not out.is_dir():
         raise InputError(f"{out}: a corpus run writes a folder, and this is a file")
@@ -365,9 +370,9 @@ def run(
 
     if todo:
         if engine == "local":
-            _run_local(todo, take, model_dir, encoding)
+            _run_local(todo, take, model_dir, encoding, sensitivity)
         else:
-            _run_ray(todo, take, model_dir, ray_address, encoding)
+            _run_ray(todo, take, model_dir, ray_address, encoding, sensitivity)
         writer.close()
     summary.seconds = time.perf_counter() - started
     summary.top_sources = top_sources(out, [shard.name for shard in shards])
@@ -375,8 +380,9 @@ def run(
 
 
 def _run_local(shards: Sequence[Shard], take: Callable[[pa.Table], None], model_dir: Path | None,
-               encoding: str) -> None:
-    analyze = AnalyzeBatch(str(model_dir) if model_dir else None, threads=os.cpu_count() or 1)
+               encoding: str, sensitivity: str) -> None:
+    analyze = AnalyzeBatch(str(model_dir) if model_dir else None, threads=os.cpu_count() or 1,
+                           sensitivity=sensitivity)
     for shard in shards:
         for batch in read_local(shard, encoding=encoding):
             take(analyze(batch))
@@ -404,7 +410,7 @@ def _check_reachable(address: str) -> None:
 
 
 def _run_ray(shards: Sequence[Shard], take: Callable[[pa.Table], None], model_dir: Path | None,
-             address: str | None, encoding: str) -> None:
+             address: str | None, encoding: str, sensitivity: str) -> None:
     ray = _import_ray()
     expected = model_sha256(model_dir or shipped_model_dir())
     if address not in (None, "auto", "local"):
@@ -436,7 +442,7 @@ def _run_ray(shards: Sequence[Shard], take: Callable[[pa.Table], None], model_di
         results = records.map_batches(
             AnalyzeBatch,
             fn_constructor_kwargs={"model_dir": str(model_dir.resolve()) if model_dir else None,
-                                   "expected_sha256": expected, "threads": 1},
+                                   "expected_sha256": expected, "threads": 1, "sensitivity": sensitivity},
             compute=ray.data.ActorPoolStrategy(min_size=1, max_size=workers),
             batch_size=BATCH_ROWS, batch_format="pyarrow", num_cpus=1,
         )  # Ray Data restarts a dead actor and retries its batches by default
@@ -496,7 +502,8 @@ def import_into(library: Library, out: Path, *, encoding: str = "utf-8") -> int:
             found = [next(spans) for _ in range(article["n_spans"])]
             analysis = Analysis.build(
                 record["text"], [Span(s["start"], s["end"], s["technique"], s["confidence"]) for s in found],
-                ModelInfo(article["model"], article["model_version"], article["model_sha256"]),
+                ModelInfo(article["model"], article["model_version"], article["model_sha256"],
+                          article.get("sensitivity") or "balanced"),
                 Source(name=article["source"], url=article["url"], title=article["title"], date=article["date"]),
             )
             library.put(analysis)

@@ -97,7 +97,7 @@ def _run_fold(
         sorted(i for i, f in assignment.items() if f != fold),
         float(config["data"]["validation_fraction"]), int(config["data"]["split_seed"]),
     )
-    inner = training.Corpus(corpus.articles, corpus.labels, train_ids, tune_ids)
+    inner = training.Corpus(corpus.articles, corpus.labels, train_ids, tune_ids, corpus.extra)
     model, log = training.fit(config, inner, progress=progress)
     training.export(model, config, inner, fold_dir / "model", log=log, data_sha256=digest, progress=progress)
     analyzer = Analyzer(fold_dir / "model")

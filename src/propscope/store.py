@@ -73,6 +73,43 @@ def m001_analyses(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX analyses_by_published ON analyses (published)")
 
 
+@migration
+def m002_sensitivity(conn: sqlite3.Connection) -> None:
+    """Analyses are kept per text, model and sensitivity setting (rows before it are balanced).
+
+    SQLite cannot drop a UNIQUE constraint, so the table is rebuilt; dropping the old one would
+    cascade to the spans, which are set aside and put back."""
+    conn.execute(
+        """CREATE TABLE analyses_v2 (
+            id INTEGER PRIMARY KEY,
+            text_sha256 TEXT NOT NULL,
+            model_sha256 TEXT NOT NULL,
+            sensitivity TEXT NOT NULL DEFAULT 'balanced',
+            model_version TEXT NOT NULL,
+            source TEXT,
+            url TEXT,
+            title TEXT,
+            published TEXT,
+            score REAL NOT NULL,
+            n_spans INTEGER NOT NULL,
+            created_at TEXT NOT NULL,
+            analysis TEXT NOT NULL,
+            UNIQUE (text_sha256, model_sha256, sensitivity)
+        )"""
+    )
+    columns = "id, text_sha256, model_sha256, model_version, source, url, title, published, score, n_spans, " \
+              "created_at, analysis"
+    conn.execute(f"INSERT INTO analyses_v2 ({columns}) SELECT {columns} FROM analyses")
+    conn.execute("CREATE TEMP TABLE spans_kept AS SELECT * FROM spans")
+    conn.execute("DROP TABLE analyses")
+    conn.execute("ALTER TABLE analyses_v2 RENAME TO analyses")
+    conn.execute("DELETE FROM spans")
+    conn.execute("INSERT INTO spans SELECT * FROM spans_kept")
+    conn.execute("DROP TABLE spans_kept")
+    conn.execute("CREATE INDEX analyses_by_source ON analyses (source)")
+    conn.execute("CREATE INDEX analyses_by_published ON analyses (published)")
+
+
 @dataclass(frozen=True)
 class Stored:
     """One row of the library."""
@@ -132,27 +169,27 @@ class Library:
     def schema_version(self) -> int:
         return int(self.conn.execute("SELECT count(*) FROM _migrations").fetchone()[0])
 
-    def cached(self, text: str, model_sha256: str) -> Stored | None:
-        """The stored analysis of exactly this text by this model, if any."""
+    def cached(self, text: str, model_sha256: str, sensitivity: str = "balanced") -> Stored | None:
+        """The stored analysis of exactly this text by this model at this sensitivity, if any."""
         row = self.conn.execute(
-            "SELECT * FROM analyses WHERE text_sha256 = ? AND model_sha256 = ?",
-            (text_sha256(text), model_sha256),
+            "SELECT * FROM analyses WHERE text_sha256 = ? AND model_sha256 = ? AND sensitivity = ?",
+            (text_sha256(text), model_sha256, sensitivity),
         ).fetchone()
         return _stored(row) if row else None
 
     def put(self, analysis: Analysis) -> int:
-        """Store an analysis (once per text and model) and return its id."""
-        key = (text_sha256(analysis.text), analysis.model.sha256)
+        """Store an analysis (once per text, model and sensitivity) and return its id."""
+        key = (text_sha256(analysis.text), analysis.model.sha256, analysis.model.sensitivity)
         source = analysis.source or Source()
         with self._write() as conn:
             row = conn.execute(
-                "SELECT id FROM analyses WHERE text_sha256 = ? AND model_sha256 = ?", key
+                "SELECT id FROM analyses WHERE text_sha256 = ? AND model_sha256 = ? AND sensitivity = ?", key
             ).fetchone()
             if row:
                 return int(row["id"])
             cursor = conn.execute(
-                """INSERT INTO analyses (text_sha256, model_sha256, model_version, source, url, title,
-                   published, score, n_spans, created_at, analysis) VALUES (?,?,?,?,?,?,?,?,?,?,?)""",
+                """INSERT INTO analyses (text_sha256, model_sha256, sensitivity, model_version, source, url, title,
+                   published, score, n_spans, created_at, analysis) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)""",
                 (*key, analysis.model.version, source.name, source.url, source.title, source.date, analysis.score,
                  len(analysis.spans), _now(), json.dumps(analysis.to_dict(), ensure_ascii=False)),
             )

@@ -31,6 +31,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from propscope import __version__, ingest, techniques
 from propscope.analysis import Analysis, Source
+from propscope.decoding import check_sensitivity
 from propscope.errors import FetchError, InputError, PropscopeError
 from propscope.model import Analyzer
 from propscope.reports import html as html_report
@@ -62,6 +63,7 @@ class Settings:
     queue_limit: int = 32
     fetch_timeout_s: float = 15.0
     analysis_timeout_s: float = 120.0
+    sensitivity: str = "balanced"  # when a request names none
 
 
 class Problem(Exception):
@@ -113,7 +115,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app. The model is loaded once, here, and shared by all requests."""
     settings = settings or Settings()
     api_key = settings.api_key or os.environ.get(API_KEY_ENV) or None
-    analyzer = Analyzer(settings.model_dir)
+    analyzer = Analyzer(settings.model_dir, sensitivity=settings.sensitivity)
     library = Library(settings.db)
     library_lock = threading.Lock()
     queue = InferenceQueue(workers=settings.workers, limit=settings.queue_limit)
@@ -141,17 +143,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         with library_lock:
             return function(library)
 
-    async def analyse(article: ingest.Article, name: str) -> tuple[int, Analysis]:
+    async def analyse(article: ingest.Article, name: str, sensitivity: str | None = None) -> tuple[int, Analysis]:
         if len(article.text) > settings.max_text_chars:
             raise Problem(413, "Text too long",
                           f"{name}: {len(article.text)} characters; the limit is {settings.max_text_chars}")
-        cached = stored(lambda lib: lib.cached(article.text, analyzer.info.sha256))
+        chosen = sensitivity or analyzer.sensitivity
+        cached = stored(lambda lib: lib.cached(article.text, analyzer.info.sha256, chosen))
         if cached is not None:
             return cached.id, cached.analysis
 
         def run() -> Analysis:
             started = time.perf_counter()
-            result = analyzer.analyze(article.text, name=name, source=article.source)
+            result = analyzer.analyze(article.text, name=name, source=article.source, sensitivity=chosen)
             metrics.observe_inference(time.perf_counter() - started)
             return result
 
@@ -237,7 +240,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def api_analyze(body: AnalyzeRequest) -> dict[str, Any]:
         """Analyse a text, or the article at a URL; the result is stored in the library."""
         article, name = await article_from(body.text, body.url)
-        return output(*await analyse(article, name))
+        return output(*await analyse(article, name, body.sensitivity))
 
     @app.post("/api/v1/analyze/batch", response_model=list[AnalysisOut], tags=["analysis"], responses=analysing)
     async def api_analyze_batch(body: BatchRequest) -> list[dict[str, Any]]:
@@ -247,7 +250,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         results = []
         for index, item in enumerate(body.items):
             article, name = await article_from(item.text, item.url)
-            results.append(output(*await analyse(article, f"item {index} ({name})")))
+            results.append(output(*await analyse(article, f"item {index} ({name})", item.sensitivity or body.sensitivity)))
         return results
 
     @app.get("/api/v1/analyses/{analysis_id}", response_model=AnalysisOut, tags=["library"],
@@ -289,19 +292,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def index(request: Request) -> Response:
-        return templates.TemplateResponse(request, "index.html", {"error": None, "text": "", "url": ""})
+        return templates.TemplateResponse(request, "index.html", {
+            "error": None, "text": "", "url": "", "sensitivity": analyzer.sensitivity, "settings": analyzer.settings})
 
     @app.post("/analyze", response_class=HTMLResponse, include_in_schema=False)
-    async def analyze_form(request: Request, text: str = Form(""), url: str = Form("")) -> Response:
+    async def analyze_form(request: Request, text: str = Form(""), url: str = Form(""),
+                           sensitivity: str = Form("")) -> Response:
         try:
             if not text.strip() and not url.strip():
                 raise InputError("paste a text or give a URL")
             article, name = await article_from(text if text.strip() else None, url.strip() or None)
-            analysis_id, _ = await analyse(article, name)
+            analysis_id, _ = await analyse(article, name, check_sensitivity(sensitivity) if sensitivity else None)
         except (PropscopeError, Problem) as exc:
             status = exc.status if isinstance(exc, Problem) else 422
-            return templates.TemplateResponse(request, "index.html", {"error": str(exc), "text": text, "url": url},
-                                              status_code=status)
+            return templates.TemplateResponse(request, "index.html", {
+                "error": str(exc), "text": text, "url": url, "sensitivity": sensitivity or analyzer.sensitivity,
+                "settings": analyzer.settings}, status_code=status)
         return RedirectResponse(f"/a/{analysis_id}", status_code=303)
 
     @app.get("/a/{analysis_id}", response_class=HTMLResponse, include_in_schema=False)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, Field, model_validator
+
+Sensitivity = Literal["low", "balanced", "high"]
 
 
 class AnalyzeRequest(BaseModel):
@@ -10,6 +14,11 @@ class AnalyzeRequest(BaseModel):
 
     text: str | None = Field(default=None, description="The article text.")
     url: str | None = Field(default=None, description="An http(s) URL of an article page.")
+    sensitivity: Sensitivity | None = Field(
+        default=None,
+        description="low: only spans the model is sure of; balanced: the best F1; high: every plausible "
+                    "candidate. Default: the server's setting (balanced unless started otherwise).",
+    )
 
     @model_validator(mode="after")
     def one_input(self) -> AnalyzeRequest:
@@ -20,6 +29,7 @@ class AnalyzeRequest(BaseModel):
 
 class BatchRequest(BaseModel):
     items: list[AnalyzeRequest] = Field(min_length=1)
+    sensitivity: Sensitivity | None = Field(default=None, description="For every item that sets none itself.")
 
 
 class SpanOut(BaseModel):
@@ -40,6 +50,7 @@ class ModelOut(BaseModel):
     name: str
     version: str
     sha256: str
+    sensitivity: Sensitivity
 
 
 class SourceOut(BaseModel):
