@@ -1,11 +1,15 @@
 """Throughput and peak memory of `propscope predict` on a folder of articles, end to end.
 
-    python benchmarks/predict_speed.py [--articles DIR] [--big-mb 1]
+    python benchmarks/predict_speed.py [--articles DIR] [--big-mb 1] [--model DIR --model DIR2 --rounds 3]
 
 By default it reads the PTC training articles beside the repository when they are there,
 and otherwise a folder it writes itself from examples/. Each run is a fresh `propscope`
 process, so the figures include start-up, model loading, tokenizing and writing the output.
 It also analyses one synthetic text of --big-mb megabytes to show that memory stays bounded.
+
+With several --model folders, the runs are interleaved (A, B, A, B, ...) for --rounds rounds,
+so that a shared, noisy machine slows every model alike, and the median speed of each model
+and their ratio to the first are printed.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -55,24 +60,42 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--articles", type=Path, default=None, help="folder of article<ID>.txt")
     parser.add_argument("--big-mb", type=float, default=1.0, help="size of the one long text")
+    parser.add_argument("--model", type=Path, action="append", default=None,
+                        help="model folder (repeat to compare models; default: the shipped one)")
+    parser.add_argument("--rounds", type=int, default=1, help="interleaved runs per model")
     args = parser.parse_args()
     propscope = shutil.which("propscope") or str(Path(sys.executable).parent / "propscope")
+    models: list[Path | None] = list(args.model) if args.model else [None]
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = args.articles or (PTC_ARTICLES if PTC_ARTICLES.is_dir() else synthetic_folder(Path(tmp), 200))
         n_articles, n_tokens = count_tokens(folder)
-        seconds, peak_mb = run_measured([propscope, "predict", str(folder), "-o", str(Path(tmp) / "pred.tsv")])
         print(f"predict on {folder}: {n_articles} articles, {n_tokens:,} word pieces")
-        print(f"  wall time        {seconds:8.1f} s (including start-up and model load)")
-        print(f"  tokens/second    {n_tokens / seconds:8.0f}")
-        print(f"  articles/second  {n_articles / seconds:8.2f}")
-        print(f"  peak memory      {peak_mb:8.0f} MB")
+        runs: dict[int, list[tuple[float, float]]] = {i: [] for i in range(len(models))}
+        for _ in range(args.rounds):
+            for i, model in enumerate(models):
+                flags = ["--model", str(model)] if model else []
+                runs[i].append(run_measured([propscope, "predict", str(folder), "-o", str(Path(tmp) / "pred.tsv"),
+                                             *flags]))
+        first_speed = None
+        for i, model in enumerate(models):
+            seconds = statistics.median(s for s, _ in runs[i])
+            peak_mb = max(m for _, m in runs[i])
+            first_speed = first_speed or n_tokens / seconds
+            print(f"model {model or 'shipped'} ({args.rounds} runs, median)")
+            print(f"  wall time        {seconds:8.1f} s (including start-up and model load)")
+            print(f"  tokens/second    {n_tokens / seconds:8.0f}   ({n_tokens / seconds / first_speed:.2f}x the first)")
+            print(f"  articles/second  {n_articles / seconds:8.2f}")
+            print(f"  peak memory      {peak_mb:8.0f} MB")
 
         example = (REPO / "examples" / "article.txt").read_text(encoding="utf-8")
         big = Path(tmp) / "big.txt"
         big.write_text(example * int(args.big_mb * 1e6 / len(example.encode("utf-8")) + 1), encoding="utf-8")
-        seconds, peak_mb = run_measured([propscope, "analyze", str(big), "--format", "json"])
-        print(f"analyze one {big.stat().st_size / 1e6:.1f} MB text: {seconds:.1f} s, peak memory {peak_mb:.0f} MB")
+        for model in models:
+            flags = ["--model", str(model)] if model else []
+            seconds, peak_mb = run_measured([propscope, "analyze", str(big), "--format", "json", "--no-store", *flags])
+            print(f"analyze one {big.stat().st_size / 1e6:.1f} MB text with {model or 'the shipped model'}: "
+                  f"{seconds:.1f} s, peak memory {peak_mb:.0f} MB")
 
 
 if __name__ == "__main__":

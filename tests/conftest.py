@@ -32,6 +32,34 @@ Average punctuality was 91 percent, compared with 89 percent a year earlier, acc
 The operator plans to publish its annual report in March. A spokesperson said ticket prices would be reviewed in the autumn, as in previous years.
 """
 
+# An invented war report full of open name calling and loaded language, and the phrases in it
+# that any reader would mark.
+WAR_REPORT = """Army repels attack as terrorist thugs shell village
+
+Terrorist thugs shelled the village of Karvan again on Monday, killing two farmers.
+
+The ministry called the attack a cowardly act by bloodthirsty mercenaries and their masters in Washington and Brussels.
+
+Residents describe a deplorable situation, with criminal gangs looting homes and terrorising families.
+
+These barbarians have no respect for human life, a commander told reporters.
+
+The puppet regime keeps sending its henchmen across the border.
+
+Our heroic soldiers drove the savages back into the mountains.
+
+Western propaganda outlets, as usual, ignored the massacre.
+
+The so-called rebels are nothing but a band of cutthroats.
+
+Aid convoys reached the town on Tuesday.
+"""
+WAR_REPORT_OBVIOUS = (
+    "Terrorist thugs", "cowardly act", "bloodthirsty mercenaries", "their masters in Washington and Brussels",
+    "deplorable situation", "criminal gangs", "terrorising", "barbarians", "puppet regime", "henchmen",
+    "heroic soldiers", "savages", "propaganda outlets", "massacre", "so-called rebels", "band of cutthroats",
+)
+
 # Invented articles in the PTC layout: (text, [(technique, fragment), ...]).
 TINY_ARTICLES = {
     "1": ("Title one\n\nThe corrupt elite betrayed our glorious nation again.\nThe vote is on Tuesday.\n",

@@ -138,3 +138,23 @@ def test_predict_reports_and_skips_unreadable_articles(tiny_corpus: Path, tmp_pa
     assert result.exit_code == 0
     assert "Skipped" in result.output and "article9.txt: looks like a binary file" in result.output
     assert "Wrote" in result.output and "for 4 articles" in result.output
+
+
+@pytest.mark.parametrize("command", [["analyze", "-"], ["predict", "."], ["batch", ".", "-o", "x.jsonl"], ["serve"]])
+def test_unknown_sensitivity_is_one_line_naming_the_valid_ones(command: list[str]) -> None:
+    result = run(*command, "--sensitivity", "loud", stdin=b"text")
+    assert_clean_error(result, "--sensitivity 'loud': choose one of low, balanced, high")
+    assert len(result.output.strip().splitlines()) == 1
+
+
+def test_high_sensitivity_shows_more_spans_than_low(tmp_path: Path) -> None:
+    path = tmp_path / "article.txt"
+    path.write_text(PROPAGANDA, encoding="utf-8")
+    found = {}
+    for setting in ("low", "high"):
+        result = run("analyze", str(path), "--format", "json", "--sensitivity", setting, "--no-store")
+        assert result.exit_code == 0, result.output
+        data = json.loads(result.output)
+        assert data["model"]["sensitivity"] == setting
+        found[setting] = len(data["spans"])
+    assert found["low"] < found["high"]

@@ -9,13 +9,32 @@ from click.testing import CliRunner
 from propscope import crossval
 from propscope.cli import cli
 from propscope.errors import InputError
+from propscope.training import DEFAULT_CONFIG
 
-from .conftest import TINY_ARTICLES
+from .conftest import TINY_ARTICLES, write_tiny_corpus
 
 TINY_RECIPE = [
     "model.window_tokens=32", "model.inference_stride=24", "model.span_hidden=16", "train.epochs=1",
-    "train.batch_size=4", "data.validation_fraction=0.25",
+    "train.batch_size=4", "data.tune_fraction=0.25",
 ]
+
+
+def with_recipe(args: list[str], encoder: Path, *extra: str) -> list[str]:
+    for override in [f'model.encoder="{encoder}"', *TINY_RECIPE, *extra]:
+        args += ["--set", override]
+    return args
+
+
+@pytest.fixture(scope="module")
+def tiny_cv(tmp_path_factory: pytest.TempPathFactory, tiny_encoder: Path) -> tuple[Path, Path, list[str]]:
+    """(corpus, run folder, command) of a finished 2-fold cross-validation."""
+    folder = tmp_path_factory.mktemp("cv")
+    corpus = write_tiny_corpus(folder / "corpus")
+    args = with_recipe(["crossval", "--data", str(corpus), "--out", str(folder / "cv"), "--folds", "2"], tiny_encoder)
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert "spearman" in result.output and "± " in result.output
+    return corpus, folder / "cv", args
 
 
 def test_assign_folds_deals_every_article_once_and_evenly() -> None:
@@ -34,17 +53,11 @@ def test_assign_folds_refuses_impossible_folds(n_ids: int, k: int, message: str)
         crossval.assign_folds([str(i) for i in range(n_ids)], k, seed=0)
 
 
-def test_crossval_cli_reports_figures_and_resumes(tiny_corpus: Path, tiny_encoder: Path, tmp_path: Path) -> None:
-    out = tmp_path / "cv"
-    args = ["crossval", "--data", str(tiny_corpus), "--out", str(out), "--folds", "2",
-            "--set", f'model.encoder="{tiny_encoder}"']
-    for override in TINY_RECIPE:
-        args += ["--set", override]
-    result = CliRunner().invoke(cli, args)
-    assert result.exit_code == 0, result.output
-    assert "spearman" in result.output and "± " in result.output
+def test_crossval_predicts_every_article_out_of_fold(tiny_cv: tuple[Path, Path, list[str]]) -> None:
+    _, out, _ = tiny_cv
     summary = json.loads((out / "summary.json").read_text())
     assert summary["folds"] == 2 and set(summary["mean"]) == set(crossval.HEADLINE)
+    assert set(summary["settings"]) == set(summary["decoding"]) == {"low", "balanced", "high"}
     folds = dict(line.split("\t") for line in (out / "folds.tsv").read_text().splitlines())
     assert sorted(folds) == sorted(TINY_ARTICLES)
     # Every gold span of every article gets exactly one out-of-fold technique.
@@ -55,12 +68,34 @@ def test_crossval_cli_reports_figures_and_resumes(tiny_corpus: Path, tiny_encode
         tested = {i for i, f in folds.items() if int(f) == fold}
         assert not tested & set(recipe["train_articles"] + recipe["validation_articles"])
 
-    # A second run trains nothing: the finished folds are kept.
+
+def test_crossval_rerun_trains_nothing(tiny_cv: tuple[Path, Path, list[str]]) -> None:
+    _, out, args = tiny_cv
+    summary = json.loads((out / "summary.json").read_text())
     stamp = (out / "fold-0" / "model" / "model.onnx").stat().st_mtime_ns
     again = CliRunner().invoke(cli, args)
     assert again.exit_code == 0, again.output
     assert (out / "fold-0" / "model" / "model.onnx").stat().st_mtime_ns == stamp
     assert json.loads((out / "summary.json").read_text()) == summary
+
+
+def test_final_model_card_reports_the_crossval(
+    tiny_cv: tuple[Path, Path, list[str]], tiny_encoder: Path, tmp_path: Path
+) -> None:
+    corpus, out, _ = tiny_cv
+    summary = json.loads((out / "summary.json").read_text())
+    config = tmp_path / "recipe.toml"
+    config.write_text(DEFAULT_CONFIG.read_text() + "".join(
+        f"\n[decoding.{name}]\n" + "".join(f"{k} = {v}\n" for k, v in params.items())
+        for name, params in summary["decoding"].items()))
+    args = ["train", "--data", str(corpus), "--out", str(tmp_path / "model"), "--config", str(config),
+            "--crossval", str(out)]
+    result = CliRunner().invoke(cli, with_recipe(args, tiny_encoder, "data.validation_fraction=0"))
+    assert result.exit_code == 0, result.output
+    card = (tmp_path / "model" / "MODEL_CARD.md").read_text()
+    assert "## Cross-validated figures" in card and f"| {summary['mean']['si']:.3f} |" in card
+    other = CliRunner().invoke(cli, with_recipe(args, tiny_encoder, "data.validation_fraction=0", "train.epochs=2"))
+    assert other.exit_code == 1 and "that cross-validation ran another recipe (it differs in train.epochs)" in other.output
 
 
 def test_crossval_with_more_folds_than_articles_is_explained(tiny_corpus: Path, tmp_path: Path) -> None:

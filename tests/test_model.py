@@ -9,12 +9,12 @@ import pytest
 
 import propscope
 from propscope import techniques
-from propscope.errors import EmptyText, ModelError
+from propscope.errors import EmptyText, InputError, ModelError
 from propscope.model import Analyzer
 from propscope.ptc import LabelledSpan
 from propscope.scoring import span_identification
 
-from .conftest import CALM, PROPAGANDA
+from .conftest import CALM, PROPAGANDA, WAR_REPORT, WAR_REPORT_OBVIOUS
 
 
 def test_analysis_of_the_example_is_well_formed(analyzer: Analyzer) -> None:
@@ -85,3 +85,51 @@ def test_model_folder_problems_are_explained(analyzer: Analyzer, tmp_path: Path)
     (copy / "config.json").write_text(json.dumps(config))
     with pytest.raises(ModelError, match="sha256 is .* expected 000000000000"):
         Analyzer(copy)
+
+
+def test_sensitivity_settings_trade_spans_for_certainty(analyzer: Analyzer) -> None:
+    found = {name: analyzer.analyze(PROPAGANDA, sensitivity=name) for name in ("low", "balanced", "high")}
+    assert len(found["low"].spans) <= len(found["balanced"].spans) <= len(found["high"].spans)
+    assert len(found["low"].spans) < len(found["high"].spans)
+    assert {name: a.model.sensitivity for name, a in found.items()} == {n: n for n in found}
+    assert found["balanced"] == analyzer.analyze(PROPAGANDA)
+
+
+def test_unknown_sensitivity_lists_the_valid_ones(analyzer: Analyzer) -> None:
+    with pytest.raises(InputError, match="--sensitivity 'loud': choose one of low, balanced, high"):
+        analyzer.analyze(PROPAGANDA, sensitivity="loud")
+
+
+def old_format_copy(model_dir: Path, folder: Path) -> Path:
+    """The model folder as propscope 0.1 wrote it: one flat set of decoding parameters."""
+    shutil.copytree(model_dir, folder)
+    config = json.loads((folder / "config.json").read_text())
+    config["decoding"] = {k: v for k, v in config["decoding"]["balanced"].items()
+                          if k not in ("technique_high", "repetition")}
+    config["version"] = "0.1.0"
+    (folder / "config.json").write_text(json.dumps(config))
+    return folder
+
+
+def test_a_0_1_model_folder_loads_with_its_one_setting(analyzer: Analyzer, tmp_path: Path) -> None:
+    old = Analyzer(old_format_copy(analyzer.model_dir, tmp_path / "old"))
+    assert list(old.settings) == ["balanced"] and old.analyze(PROPAGANDA).spans
+    with pytest.raises(ModelError, match=r"old: this propscope-minilm 0\.1\.0 model has only the balanced setting; "
+                                         r"--sensitivity high needs a model folder of propscope-minilm 0\.2"):
+        Analyzer(tmp_path / "old", sensitivity="high")
+
+
+def tightly_shown(analysis: propscope.Analysis, phrase: str) -> bool:
+    """Whether a span covers at least half of ``phrase`` without reaching far beyond it."""
+    start = analysis.text.index(phrase, analysis.text.index("\n\n"))
+    end = start + len(phrase)
+    return any(
+        min(end, s.end) - max(start, s.start) >= len(phrase) / 2 and s.end - s.start <= 2 * len(phrase) + 10
+        for s in analysis.spans
+    )
+
+
+def test_open_name_calling_is_shown_with_tight_spans(analyzer: Analyzer) -> None:
+    analysis = analyzer.analyze(WAR_REPORT)
+    shown = [phrase for phrase in WAR_REPORT_OBVIOUS if tightly_shown(analysis, phrase)]
+    assert len(shown) > len(WAR_REPORT_OBVIOUS) / 2, f"only {shown}"

@@ -1,4 +1,6 @@
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from propscope.errors import InputError
 from propscope.ptc import LabelledSpan
@@ -90,3 +92,22 @@ def test_sentence_level_counts_lines_touched_by_spans() -> None:
 ])
 def test_spearman_on_worked_examples(x: list[float], y: list[float], expected: float) -> None:
     assert scoring.spearman(x, y) == pytest.approx(expected)
+
+
+def _brute_force_credit(gold: list[tuple[int, int]], pred: list[tuple[int, int]]) -> tuple[float, float]:
+    gold, pred = merge(gold), merge(pred)
+    p = sum(max(0, min(pe, ge) - max(ps, gs)) / (pe - ps) for ps, pe in pred for gs, ge in gold)
+    r = sum(max(0, min(pe, ge) - max(ps, gs)) / (ge - gs) for ps, pe in pred for gs, ge in gold)
+    return (p / len(pred) if pred else 0.0), (r / len(gold) if gold else 0.0)
+
+
+@given(st.lists(st.tuples(st.integers(0, 60), st.integers(1, 15)), max_size=8),
+       st.lists(st.tuples(st.integers(0, 60), st.integers(1, 15)), max_size=8))
+def test_span_identification_equals_the_all_pairs_definition(
+    gold_spans: list[tuple[int, int]], pred_spans: list[tuple[int, int]]
+) -> None:
+    gold = [LabelledSpan("a", "Doubt", s, s + n) for s, n in gold_spans]
+    pred = [LabelledSpan("a", "Doubt", s, s + n) for s, n in pred_spans]
+    scores = span_identification(gold, pred)
+    expected = _brute_force_credit([(g.start, g.end) for g in gold], [(p.start, p.end) for p in pred])
+    assert (scores.precision, scores.recall) == pytest.approx(expected)

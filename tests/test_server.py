@@ -188,3 +188,16 @@ def test_corpus_page_charts_techniques_per_source(live_server: LiveServer) -> No
         assert "<title>Loaded language: " in page
         technique = client.get("/corpus/technique/loaded_language").text
         assert technique.count("<q>") >= 1
+
+
+def test_sensitivity_field_chooses_the_setting_and_is_checked(live_server: LiveServer) -> None:
+    with httpx.Client(base_url=live_server.url) as client:
+        low = client.post("/api/v1/analyze", json={"text": PROPAGANDA, "sensitivity": "low"}).json()
+        high = client.post("/api/v1/analyze", json={"text": PROPAGANDA, "sensitivity": "high"}).json()
+        default = client.post("/api/v1/analyze", json={"text": PROPAGANDA}).json()
+        assert (low["model"]["sensitivity"], high["model"]["sensitivity"]) == ("low", "high")
+        assert default["model"]["sensitivity"] == "balanced"
+        assert len({low["id"], high["id"], default["id"]}) == 3  # kept apart in the library
+        assert len(low["spans"]) < len(high["spans"])
+        bad = client.post("/api/v1/analyze", json={"text": PROPAGANDA, "sensitivity": "loud"})
+        assert_problem(bad, 422, "'low', 'balanced' or 'high'")

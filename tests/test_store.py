@@ -87,3 +87,33 @@ def test_two_processes_writing_at_once_lose_nothing(tmp_path: Path) -> None:
     assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     assert conn.execute("SELECT count(*) FROM analyses").fetchone()[0] == 300
     assert conn.execute("SELECT count(*) FROM spans").fetchone()[0] == 300
+
+
+def test_each_sensitivity_is_kept_apart(tmp_path: Path) -> None:
+    text = "They are traitors."
+    low = Analysis.build(text, [], ModelInfo("test", "0", "a" * 64, "low"))
+    high = Analysis.build(text, [Span(9, 17, "Name_Calling,Labeling", 0.4)], ModelInfo("test", "0", "a" * 64, "high"))
+    with Library(tmp_path / "lib.db") as lib:
+        assert lib.put(low) != lib.put(high)
+        hit = lib.cached(text, "a" * 64, "high")
+        assert hit is not None and hit.analysis == high
+        assert lib.cached(text, "a" * 64, "balanced") is None
+
+
+def test_sensitivity_migration_keeps_old_analyses_and_spans(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from propscope import store
+
+    old = make("They are traitors.", Span(9, 17, "Name_Calling,Labeling", 0.8))
+    monkeypatch.setattr(store, "MIGRATIONS", MIGRATIONS[:1])
+    with Library(tmp_path / "lib.db") as lib:
+        lib.conn.execute(
+            "INSERT INTO analyses (text_sha256, model_sha256, model_version, source, url, title, published, score, "
+            "n_spans, created_at, analysis) VALUES (?, ?, '0', 'Wire', NULL, NULL, NULL, ?, 1, 'then', ?)",
+            (store.text_sha256(old.text), MODEL.sha256, old.score, json.dumps(old.to_dict())))
+        lib.conn.execute("INSERT INTO spans VALUES (1, 9, 17, 'Name_Calling,Labeling', 0.8)")
+    monkeypatch.setattr(store, "MIGRATIONS", MIGRATIONS)
+    with Library(tmp_path / "lib.db") as lib:
+        assert lib.schema_version == len(MIGRATIONS)
+        hit = lib.cached(old.text, MODEL.sha256, "balanced")
+        assert hit is not None and hit.analysis == old
+        assert lib.stats()["by_source"] == [{"source": "Wire", "technique": "Name_Calling,Labeling", "spans": 1}]

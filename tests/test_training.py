@@ -11,13 +11,13 @@ from propscope.model import Analyzer
 from .conftest import PROPAGANDA, TINY_MEMES, TINY_NEWS, write_tiny_extra
 
 
-def train(corpus: Path, encoder: Path, out: Path, *extra: str) -> dict:
+def train(corpus: Path, encoder: Path, out: Path, *extra: str, config: Path | None = None) -> dict:
     overrides = [
         f'model.encoder="{encoder}"', "model.window_tokens=32", "model.inference_stride=24",
         "model.span_hidden=16", "train.epochs=2", "train.batch_size=4", "data.validation_fraction=0.25",
         *extra,
     ]
-    args = ["train", "--data", str(corpus), "--out", str(out)]
+    args = ["train", "--data", str(corpus), "--out", str(out)] + (["--config", str(config)] if config else [])
     for override in overrides:
         args += ["--set", override]
     result = CliRunner().invoke(cli, args)
@@ -62,3 +62,23 @@ def test_training_is_reproducible(tiny_corpus: Path, tiny_encoder: Path, tmp_pat
 def test_bad_override_is_explained(tiny_corpus: Path, tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["train", "--data", str(tiny_corpus), "--out", str(tmp_path), "--set", "train.nope=1"])
     assert result.exit_code == 1 and "expected section.key=value" in result.output
+
+
+def test_training_on_every_article_takes_the_decoding_from_the_config(
+    tiny_corpus: Path, tiny_encoder: Path, tmp_path: Path
+) -> None:
+    from propscope.training import DEFAULT_CONFIG
+
+    settings = {"low": 0.6, "balanced": 0.45, "high": 0.3}
+    config = tmp_path / "recipe.toml"
+    config.write_text(DEFAULT_CONFIG.read_text() + "".join(
+        f"\n[decoding.{name}]\nhigh = {high}\nlow = {high / 2}\nmax_gap = 2\n" for name, high in settings.items()))
+    missing = CliRunner().invoke(cli, ["train", "--data", str(tiny_corpus), "--out", str(tmp_path / "m"),
+                                       "--set", "data.validation_fraction=0"])
+    assert missing.exit_code == 1 and "needs [decoding.low], [decoding.balanced] and [decoding.high]" in missing.output
+    recipe = train(tiny_corpus, tiny_encoder, tmp_path / "model", "data.validation_fraction=0",
+                   config=config)
+    assert recipe["validation_articles"] == [] and len(recipe["train_articles"]) == 4
+    analyzer = Analyzer(tmp_path / "model")
+    assert {name: p.high for name, p in analyzer.settings.items()} == settings
+    assert "no validation split" in (tmp_path / "model" / "MODEL_CARD.md").read_text()

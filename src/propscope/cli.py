@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -41,6 +41,20 @@ def _progress() -> Progress:
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
         console=stderr, transient=True,
     )
+
+
+@contextmanager
+def _staged_progress() -> Iterator[Callable[[str, int, int], None]]:
+    """A progress bar per stage of a long job (train, tune), as ``advance(stage, done, total)``."""
+    with _progress() as progress:
+        tasks: dict[str, TaskID] = {}
+
+        def advance(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = progress.add_task(stage.capitalize(), total=total)
+            progress.update(tasks[stage], completed=done, total=total)
+
+        yield advance
 
 
 def _rate_progress() -> Progress:
@@ -280,21 +294,18 @@ def evaluate(articles_dir: Path, gold: Path, pred: Path, as_json: bool, encoding
 @click.option("--config", "config_path", type=click.Path(path_type=Path), default=None,
               help="Training recipe (default: configs/minilm.toml).")
 @click.option("--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE", help="Override a config value.")
-def train(data_dir: Path, out_dir: Path, config_path: Path | None, overrides: tuple[str, ...]) -> None:
+@click.option("--crossval", "crossval_dir", type=click.Path(path_type=Path), default=None,
+              help="A `propscope crossval` run of this recipe, whose figures the model card reports.")
+def train(data_dir: Path, out_dir: Path, config_path: Path | None, overrides: tuple[str, ...],
+          crossval_dir: Path | None) -> None:
     """Train a model on the PTC training split and write it, with its model card, to OUT."""
     with reported_errors():
-        from propscope import training
+        from propscope import crossval, training
 
         config = training.load_config(config_path or training.DEFAULT_CONFIG, overrides)
-        with _progress() as progress:
-            tasks: dict[str, TaskID] = {}
-
-            def advance(stage: str, done: int, total: int) -> None:
-                if stage not in tasks:
-                    tasks[stage] = progress.add_task(stage.capitalize(), total=total)
-                progress.update(tasks[stage], completed=done)
-
-            figures = training.train(config, data_dir, out_dir, progress=advance)
+        summary = crossval.read_summary(crossval_dir, config) if crossval_dir else None
+        with _staged_progress() as advance:
+            figures = training.train(config, data_dir, out_dir, crossval=summary, progress=advance)
         if figures:
             click.echo(json.dumps({k: figures["balanced"][k] for k in ("si", "flc", "slc")}
                                   | {"tc_micro_f1": figures["tc"]["micro_f1"]}))
@@ -323,14 +334,7 @@ def crossval(data_dir: Path, out_dir: Path, folds: int, seed: int, config_path: 
         from propscope import training
 
         config = training.load_config(config_path or training.DEFAULT_CONFIG, overrides)
-        with _progress() as progress:
-            tasks: dict[str, TaskID] = {}
-
-            def advance(stage: str, done: int, total: int) -> None:
-                if stage not in tasks:
-                    tasks[stage] = progress.add_task(stage.capitalize(), total=total)
-                progress.update(tasks[stage], completed=done, total=total)
-
+        with _staged_progress() as advance:
             summary = cv.run(config, data_dir, out_dir, folds=folds, seed=seed, progress=advance)
         for key in cv.HEADLINE:
             click.echo(f"{key:<9} {summary['mean'][key]:.4f} ± {summary['sd'][key]:.4f}   folds: "

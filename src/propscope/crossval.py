@@ -1,9 +1,9 @@
 """Cross-validation: the yardstick every recipe is judged by.
 
 The articles of a PTC folder are dealt into k seeded folds, never splitting an article. For
-each fold, the recipe runs on the other folds exactly as ``propscope train`` runs on a whole
-folder (its own validation split for tuning the decoding included), and the model it gives
-predicts the fold's articles. Nothing about a fold's articles, not even a threshold, is chosen
+each fold, the recipe trains on the other folds, less a part of them (``data.tune_fraction``)
+on which the decoding of each sensitivity setting is tuned, and the model it gives predicts
+the fold's articles. Nothing about a fold's articles, not even a threshold, is chosen
 with their labels. The out-of-fold predictions are scored per fold; the summary is the mean
 and spread over folds.
 
@@ -27,6 +27,39 @@ from propscope.model import Analyzer
 from propscope.text import sentence_bounds
 
 HEADLINE = ("si", "tc", "flc", "slc", "spearman")
+
+
+# Settings that change how fast a recipe runs or how its final model is split, not what it learns.
+NOT_RECIPE = {("data", "validation_fraction"), ("train", "threads")}
+
+
+def read_summary(out_dir: Path, config: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """The summary of a finished cross-validation of the recipe ``config``; refuses a run of
+    another recipe, or an unfinished one."""
+    try:
+        summary: dict[str, Any] = json.loads((out_dir / "summary.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{out_dir}: not a finished cross-validation run ({exc})") from None
+    check_same_recipe(out_dir, config)
+    if "decoding" not in summary:
+        raise InputError(f"{out_dir}: the cross-validation has not finished every fold; run it again to finish")
+    return summary
+
+
+def check_same_recipe(out_dir: Path, config: Mapping[str, Mapping[str, Any]]) -> None:
+    """Raise unless the cross-validation in ``out_dir`` ran the recipe ``config``."""
+    try:
+        ran: dict[str, dict[str, Any]] = json.loads((out_dir / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{out_dir}: not a cross-validation run ({exc})") from None
+    differing = sorted(
+        f"{section}.{key}"
+        for section in set(ran) | set(config) if section != "decoding"
+        for key in set(ran.get(section, {})) | set(config.get(section, {}))
+        if (section, key) not in NOT_RECIPE and ran.get(section, {}).get(key) != config.get(section, {}).get(key)
+    )
+    if differing:
+        raise InputError(f"{out_dir}: that cross-validation ran another recipe (it differs in {', '.join(differing)})")
 
 
 def assign_folds(ids: Sequence[str], k: int, seed: int) -> dict[str, int]:
@@ -60,6 +93,8 @@ def run(
     some of the folds, for a cheaper comparison on the same folds."""
     corpus = training.load_corpus(data_dir, config["data"])
     assignment = assign_folds(list(corpus.articles), folds, seed)
+    if (out_dir / "config.json").is_file():
+        check_same_recipe(out_dir, config)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "folds.tsv").write_text(
         "".join(f"{article_id}\t{fold}\n" for article_id, fold in sorted(assignment.items())), encoding="utf-8"
@@ -74,12 +109,25 @@ def run(
             _run_fold(config, corpus, assignment, fold, fold_dir, digest, progress)
         per_fold.append(json.loads((fold_dir / "figures.json").read_text(encoding="utf-8")))
     summary = summarise(per_fold)
+    summary |= {"articles": len(assignment), "seed": seed}
+    if only is None:
+        summary["decoding"] = median_settings(per_fold)
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     for name in ("pred.tsv", "tc.tsv"):
         with (out_dir / name).open("w", encoding="utf-8", newline="") as out:
             for fold in chosen:
                 out.write((out_dir / f"fold-{fold}" / name).read_text(encoding="utf-8"))
     return summary
+
+
+def median_settings(per_fold: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, float]]:
+    """The decoding of each setting for a model trained on every article, which has no held-out
+    part to tune on: per parameter, the median of what the folds chose."""
+    return {
+        name: {key: statistics.median(f["decoding"][name][key] for f in per_fold)
+               for key in per_fold[0]["decoding"][name]}
+        for name in SENSITIVITIES
+    }
 
 
 def _run_fold(
@@ -95,7 +143,7 @@ def _run_fold(
     test_ids = sorted(i for i, f in assignment.items() if f == fold)
     train_ids, tune_ids = training.split_articles(
         sorted(i for i, f in assignment.items() if f != fold),
-        float(config["data"]["validation_fraction"]), int(config["data"]["split_seed"]),
+        float(config["data"]["tune_fraction"]), int(config["data"]["split_seed"]),
     )
     inner = training.Corpus(corpus.articles, corpus.labels, train_ids, tune_ids, corpus.extra)
     model, log = training.fit(config, inner, progress=progress)

@@ -54,7 +54,7 @@ with their labels. Mean and standard deviation over folds:
 {rule}
 {rows}
 
-### Sensitivity settings (out-of-fold, pooled over folds)
+### Sensitivity settings (out-of-fold, mean over folds)
 
 | setting | SI precision | SI recall | SI F1 | FLC precision | FLC recall | FLC F1 |
 |---|---|---|---|---|---|---|

@@ -308,12 +308,12 @@ class TaggerModel(nn.Module):
     def classify(
         self, hidden: torch.Tensor, rows: torch.Tensor, positions: torch.Tensor, features: torch.Tensor
     ) -> torch.Tensor:
-        steps = torch.arange(hidden.shape[1], device=hidden.device)
-        member = (steps[None, :] >= positions[:, :1]) & (steps[None, :] < positions[:, 1:])
-        states = hidden[rows]
-        mean = (states * member[..., None]).sum(1) / member.sum(1, keepdim=True)
-        first = states[torch.arange(len(rows)), positions[:, 0]]
-        last = states[torch.arange(len(rows)), positions[:, 1] - 1]
+        # Means from running sums: gathering every span's whole window would cost far more.
+        sums = torch.cat([hidden.new_zeros(hidden.shape[0], 1, hidden.shape[2]), hidden.cumsum(1)], dim=1)
+        lengths = (positions[:, 1] - positions[:, 0]).unsqueeze(1).to(hidden.dtype)
+        mean = (sums[rows, positions[:, 1]] - sums[rows, positions[:, 0]]) / lengths
+        first = hidden[rows, positions[:, 0]]
+        last = hidden[rows, positions[:, 1] - 1]
         pooled = self.dropout(torch.cat([mean, first, last, features], dim=-1))
         hidden_layer = nn.functional.gelu(self.span_hidden(pooled), approximate="tanh")
         logits: torch.Tensor = self.span_out(self.dropout(hidden_layer))
@@ -458,15 +458,24 @@ def train(
     data_dir: Path,
     out_dir: Path,
     *,
+    crossval: Mapping[str, Any] | None = None,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> dict[str, Any]:
     """Train, export ONNX, tune decoding on the held-out articles, and write the model folder.
 
-    Returns the validation figures. ``progress(stage, done, total)`` is called as work advances.
+    Returns the validation figures. ``crossval`` is the summary of this recipe's cross-validation,
+    for the model card. ``progress(stage, done, total)`` is called as work advances.
     """
     corpus = load_corpus(data_dir, config["data"])
+    if not corpus.validation_ids and set(config.get("decoding", {})) != set(decoding.SENSITIVITIES):
+        raise InputError(
+            "data.validation_fraction = 0 holds no article out to tune the decoding on, so the config needs "
+            "[decoding.low], [decoding.balanced] and [decoding.high] (a cross-validation's summary.json has them)"
+        )
     model, log = fit(config, corpus, progress=progress)
-    return export(model, config, corpus, out_dir, log=log, data_sha256=data_digest(data_dir), progress=progress)
+    digests = [data_digest(data_dir / path) for path in config["data"].get("extra", [])]
+    return export(model, config, corpus, out_dir, log=log, data_sha256=data_digest(data_dir),
+                  extra_sha256=digests, crossval=crossval, progress=progress)
 
 
 def export(
@@ -477,6 +486,8 @@ def export(
     *,
     log: list[dict[str, float]],
     data_sha256: str,
+    extra_sha256: Sequence[str] = (),
+    crossval: Mapping[str, Any] | None = None,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> dict[str, Any]:
     """Write ONNX and the span head, tune decoding on validation articles, write the card."""
@@ -496,7 +507,8 @@ def export(
     }
     recipe = {"config": config, "train_articles": corpus.train_ids,
               "validation_articles": corpus.validation_ids, "data_sha256": data_sha256,
-              "extra_texts": [len(texts) for texts, _ in corpus.extra], "training_log": log}
+              "extra_texts": [len(texts) for texts, _ in corpus.extra], "extra_sha256": list(extra_sha256),
+              "training_log": log, "crossval": crossval}
     figures = build_model_folder(
         out_dir,
         onnx_path=onnx_path,
@@ -514,9 +526,12 @@ def export(
 
 
 def data_digest(data_dir: Path) -> str:
-    """sha256 over the label file and every article, in name order."""
+    """sha256 over a source: a folder's label files and every article, in name order, or a file."""
+    if not data_dir.is_dir():
+        return hashlib.sha256(data_dir.read_bytes()).hexdigest()
     digest = hashlib.sha256()
-    for path in [data_dir / "labels-flc.tsv", *sorted((data_dir / "articles").glob("article*.txt"))]:
+    labels = [data_dir / name for name in ("labels-flc.tsv", datasets.UNMAPPED_LABELS) if (data_dir / name).is_file()]
+    for path in [*labels, *sorted((data_dir / "articles").glob("article*.txt"))]:
         digest.update(path.name.encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()
