@@ -45,3 +45,16 @@ def test_unknown_source_kind_is_explained(tmp_path: Path) -> None:
     path.write_text("hello", encoding="utf-8")
     with pytest.raises(InputError, match="not a PTC-format folder or a .jsonl file"):
         datasets.read_source(path)
+
+
+@pytest.mark.corpus
+def test_the_real_extra_sources_read_as_their_readmes_describe(shared_ptc: Path) -> None:
+    news = datasets.read_source(shared_ptc.parent / "news-2024")
+    assert len(news) == 98 and sum(len(t.rows) for t in news) == 2020
+    assert sum(len(t.masked) for t in news) == 2599 - 2020  # the five techniques without a PTC label
+    memes = datasets.read_source(shared_ptc.parent / "memes-2021" / "memes.jsonl")
+    assert len(memes) == 951
+    assert sum(len(t.masked) for t in memes) == 266 + 45 + 5  # smears, glittering generalities, obfuscation
+    for text in news + memes:
+        for row in text.rows:
+            assert text.text[row.start:row.end].strip() == text.text[row.start:row.end]

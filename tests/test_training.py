@@ -82,3 +82,15 @@ def test_training_on_every_article_takes_the_decoding_from_the_config(
     analyzer = Analyzer(tmp_path / "model")
     assert {name: p.high for name, p in analyzer.settings.items()} == settings
     assert "no validation split" in (tmp_path / "model" / "MODEL_CARD.md").read_text()
+
+
+def test_weight_averaging_changes_the_export_not_the_training(
+    tiny_corpus: Path, tiny_encoder: Path, tmp_path: Path
+) -> None:
+    import numpy as np
+
+    plain = train(tiny_corpus, tiny_encoder, tmp_path / "plain", 'export.quantize="fp32"')
+    averaged = train(tiny_corpus, tiny_encoder, tmp_path / "ema", 'export.quantize="fp32"', "train.ema_decay=0.5")
+    assert plain["training_log"][-1]["token_loss"] == averaged["training_log"][-1]["token_loss"]
+    with np.load(tmp_path / "plain" / "span_head.npz") as a, np.load(tmp_path / "ema" / "span_head.npz") as b:
+        assert not np.allclose(a["out_weight"], b["out_weight"])

@@ -235,14 +235,7 @@ class Analyzer:
                 float(probs[first - offset : last - offset, 0].mean()) for _, _, first, last in spans
             ])
             if probs.shape[1] > 1 and params.technique_high < decoding.DISABLED:
-                low_fraction = params.low / params.high
-                for technique in range(len(techniques.TECHNIQUES)):
-                    channel = probs[:, 1 + technique]
-                    runs = [(first + offset, last + offset)
-                            for first, last in decoding.token_runs_at(channel, params.technique_high, low_fraction)]
-                    for start, end, first, last in decoding.char_spans(text, tokens, runs, paragraphs):
-                        confidence = float(channel[first - offset : last - offset].mean())
-                        found.append(Detection(start, end, confidence, np.zeros(0, np.float32), 0.0, technique))
+                found += self._technique_runs(encoding, offset, probs, params, paragraphs)
             if params.repetition < decoding.DISABLED:
                 key = ("repeated", block)
                 if key not in encoding.cache:
@@ -250,6 +243,22 @@ class Analyzer:
                         phrases = [(s, e, *tokens.token_range(s, e)) for s, e in decoding.repeated_phrases(text)]
                     encoding.cache[key] = self._repeated_phrases(block_windows, encoding, phrases, lowered)
                 found += [d for d in encoding.cache[key] if d.span_probability >= params.repetition]
+        return found
+
+    def _technique_runs(
+        self, encoding: Encoding, offset: int, probs: FloatArray, params: DecodingParams,
+        paragraphs: np.ndarray,
+    ) -> list[Detection]:
+        """Spans of single techniques: hysteresis runs of each technique's channel in a block,
+        with the same ratio of low to high threshold as the tagger's own spans."""
+        found = []
+        for technique in range(len(techniques.TECHNIQUES)):
+            channel = probs[:, 1 + technique]
+            runs = decoding.token_runs_at(channel, params.technique_high, params.low / params.high)
+            shifted = [(first + offset, last + offset) for first, last in runs]
+            for start, end, first, last in decoding.char_spans(encoding.text, encoding.tokens, shifted, paragraphs):
+                confidence = float(channel[first - offset : last - offset].mean())
+                found.append(Detection(start, end, confidence, np.zeros(0, np.float32), 0.0, technique))
         return found
 
     def _repeated_phrases(

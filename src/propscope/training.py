@@ -419,6 +419,8 @@ def fit(
     log: list[dict[str, float]] = []
     step = 0
     started = time.monotonic()
+    ema_decay = float(train_cfg.get("ema_decay", 0.0))
+    averaged = [p.detach().clone() for p in model.parameters()] if ema_decay else []
     model.train()
     for epoch in range(epochs):
         batches = epoch_batches(prepared, content, batch_size, rng)
@@ -443,12 +445,18 @@ def fit(
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
             scheduler.step()
+            if averaged:
+                torch._foreach_lerp_(averaged, [p.detach() for p in model.parameters()], 1 - ema_decay)
             step += 1
             if progress:
                 progress("train", step, total_steps)
         log.append({"epoch": epoch + 1, **{k: v / len(batches) for k, v in totals.items()},
                     "minutes": (time.monotonic() - started) / 60})
 
+    if averaged:
+        with torch.no_grad():
+            for parameter, average in zip(model.parameters(), averaged, strict=True):
+                parameter.copy_(average)
     model.eval()
     return model, log
 
@@ -521,8 +529,25 @@ def export(
         decoding=config.get("decoding"),
         progress=progress,
     )
+    if not figures:
+        recipe["fingerprint"] = fingerprint(out_dir, corpus)
     model_card.write(out_dir, recipe=recipe, figures=figures)
     return figures
+
+
+FINGERPRINT_ARTICLES = 40
+
+
+def fingerprint(model_dir: Path, corpus: Corpus) -> dict[str, Any]:
+    """The figures of a model trained on every article, measured on the first of them: not a
+    quality figure (it has seen them), but what a later run of the same files must reproduce."""
+    from propscope import calibration
+    from propscope.model import Analyzer
+
+    analyzer = Analyzer(model_dir)
+    ids = sorted(corpus.articles)[:FINGERPRINT_ARTICLES]
+    encoded = calibration.encode_articles(analyzer, {i: corpus.articles[i] for i in ids})
+    return {"articles": ids, "figures": calibration.measure(encoded, corpus.labels, analyzer.settings)}
 
 
 def data_digest(data_dir: Path) -> str:
