@@ -59,3 +59,13 @@ def test_from_dict_names_the_problem() -> None:
         Analysis.from_dict({**build().to_dict(), "schema_version": 7})
     with pytest.raises(InputError, match="missing or bad field"):
         Analysis.from_dict({"schema_version": 1})
+
+
+def test_candidates_count_in_the_score_but_are_not_shown() -> None:
+    shown = [Span(0, 5, "Loaded_Language", 0.5)]
+    alone = Analysis.build(TEXT, shown, MODEL)
+    with_candidates = Analysis.build(TEXT, shown, MODEL, candidates=[Span(0, 5, "Loaded_Language", 0.9)])
+    assert with_candidates.spans == alone.spans and with_candidates.sentences == alone.sentences
+    assert with_candidates.score > alone.score
+    weaker = Analysis.build(TEXT, shown, MODEL, candidates=[Span(0, 5, "Loaded_Language", 0.1)])
+    assert weaker.score == alone.score  # a shown span always counts

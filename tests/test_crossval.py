@@ -79,6 +79,17 @@ def test_crossval_rerun_trains_nothing(tiny_cv: tuple[Path, Path, list[str]]) ->
     assert json.loads((out / "summary.json").read_text()) == summary
 
 
+def test_retune_measures_finished_folds_again_without_training(tiny_cv: tuple[Path, Path, list[str]]) -> None:
+    _, out, args = tiny_cv
+    stamp = (out / "fold-0" / "model" / "model.onnx").stat().st_mtime_ns
+    figures = json.loads((out / "fold-0" / "figures.json").read_text())
+    again = CliRunner().invoke(cli, [*args, "--retune"])
+    assert again.exit_code == 0, again.output
+    assert (out / "fold-0" / "model" / "model.onnx").stat().st_mtime_ns == stamp
+    retuned = json.loads((out / "fold-0" / "figures.json").read_text())
+    assert retuned["balanced"] == figures["balanced"] and retuned["minutes"] == figures["minutes"]
+
+
 def test_final_model_card_reports_the_crossval(
     tiny_cv: tuple[Path, Path, list[str]], tiny_encoder: Path, tmp_path: Path
 ) -> None:

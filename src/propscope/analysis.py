@@ -112,15 +112,25 @@ class Analysis:
             techniques.get(span.technique)
 
     @classmethod
-    def build(cls, text: str, spans: Iterable[Span], model: ModelInfo, source: Source | None = None) -> Analysis:
-        """Derive sentences and score from the spans; the only place either is computed."""
+    def build(
+        cls, text: str, spans: Iterable[Span], model: ModelInfo, source: Source | None = None, *,
+        candidates: Iterable[Span] = (),
+    ) -> Analysis:
+        """Derive sentences and score from the spans; the only place either is computed.
+
+        The score counts ``candidates`` too: every span the model proposes at its most
+        sensitive setting, so that an article scores the same whichever setting chose the
+        spans that are shown.
+        """
         ordered = tuple(sorted(spans, key=lambda s: (s.start, s.end, s.technique)))
+        counted = ordered + tuple(candidates)
         sentences = []
         sentence_strength = []
         for start, end in sentence_bounds(text):
             inside = [s for s in ordered if s.start < end and start < s.end]
             sentences.append(Sentence(start, end, tuple(sorted({s.technique for s in inside}))))
-            sentence_strength.append(max((s.confidence for s in inside), default=0.0))
+            sentence_strength.append(max((s.confidence for s in counted if s.start < end and start < s.end),
+                                         default=0.0))
         return cls(text, ordered, tuple(sentences), article_score(sentence_strength), model, source)
 
     def span_text(self, span: Span) -> str:

@@ -323,8 +323,10 @@ def train(data_dir: Path, out_dir: Path, config_path: Path | None, overrides: tu
 @click.option("--config", "config_path", type=click.Path(path_type=Path), default=None,
               help="Training recipe (default: configs/minilm.toml).")
 @click.option("--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE", help="Override a config value.")
+@click.option("--retune", is_flag=True,
+              help="Tune the decoding of finished folds again on their own tuning articles, and measure again.")
 def crossval(data_dir: Path, out_dir: Path, folds: int, seed: int, config_path: Path | None,
-             overrides: tuple[str, ...]) -> None:
+             overrides: tuple[str, ...], retune: bool) -> None:
     """Cross-validate a training recipe: k folds by article, every threshold tuned inside the folds.
 
     Prints the mean and spread over folds of SI, TC, FLC, SLC and the Spearman correlation of
@@ -335,7 +337,7 @@ def crossval(data_dir: Path, out_dir: Path, folds: int, seed: int, config_path: 
 
         config = training.load_config(config_path or training.DEFAULT_CONFIG, overrides)
         with _staged_progress() as advance:
-            summary = cv.run(config, data_dir, out_dir, folds=folds, seed=seed, progress=advance)
+            summary = cv.run(config, data_dir, out_dir, folds=folds, seed=seed, retune=retune, progress=advance)
         for key in cv.HEADLINE:
             click.echo(f"{key:<9} {summary['mean'][key]:.4f} ± {summary['sd'][key]:.4f}   folds: "
                        + " ".join(f"{row[key]:.3f}" for row in summary["per_fold"]))

@@ -22,16 +22,16 @@ import socket
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from propscope import techniques
 from propscope.analysis import Analysis, ModelInfo, Source, Span
+from propscope.decoding import check_sensitivity
 from propscope.errors import InputError, MissingExtra, ModelError
 from propscope.ingest import Record, jsonl_records, row_record
-from propscope.decoding import check_sensitivity
 from propscope.model import Analyzer, model_sha256, shipped_model_dir
 
 if TYPE_CHECKING:
@@ -506,6 +506,7 @@ def import_into(library: Library, out: Path, *, encoding: str = "utf-8") -> int:
                           article.get("sensitivity") or "balanced"),
                 Source(name=article["source"], url=article["url"], title=article["title"], date=article["date"]),
             )
-            library.put(analysis)
+            # The score also counted candidate spans that the output does not keep.
+            library.put(replace(analysis, score=article["score"]))
             stored += 1
     return stored

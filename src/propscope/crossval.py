@@ -86,11 +86,14 @@ def run(
     folds: int = 5,
     seed: int = 2020,
     only: Sequence[int] | None = None,
+    retune: bool = False,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> dict[str, Any]:
     """Cross-validate the recipe ``config`` on the PTC folder ``data_dir``; write every fold's
     model, predictions and figures under ``out_dir`` and return the summary. ``only`` runs
-    some of the folds, for a cheaper comparison on the same folds."""
+    some of the folds, for a cheaper comparison on the same folds. ``retune`` tunes the
+    decoding of folds already trained again, on their own tuning articles, and measures them
+    again: for a change in decoding or scoring that needs no new training."""
     corpus = training.load_corpus(data_dir, config["data"])
     assignment = assign_folds(list(corpus.articles), folds, seed)
     if (out_dir / "config.json").is_file():
@@ -107,6 +110,8 @@ def run(
         fold_dir = out_dir / f"fold-{fold}"
         if not (fold_dir / "figures.json").is_file():
             _run_fold(config, corpus, assignment, fold, fold_dir, digest, progress)
+        elif retune:
+            _retune_fold(corpus, assignment, fold, fold_dir, progress)
         per_fold.append(json.loads((fold_dir / "figures.json").read_text(encoding="utf-8")))
     summary = summarise(per_fold)
     summary |= {"articles": len(assignment), "seed": seed}
@@ -154,6 +159,29 @@ def _run_fold(
     figures = evaluate_fold(analyzer, articles, gold, fold_dir)
     figures |= {"fold": fold, "test_articles": len(test_ids), "train_articles": len(train_ids),
                 "tune_articles": len(tune_ids), "minutes": round((time.monotonic() - started) / 60, 1)}
+    (fold_dir / "figures.json").write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
+
+
+def _retune_fold(
+    corpus: training.Corpus,
+    assignment: Mapping[str, int],
+    fold: int,
+    fold_dir: Path,
+    progress: Callable[[str, int, int], None] | None,
+) -> None:
+    model_dir = fold_dir / "model"
+    recipe = json.loads((model_dir / "recipe.json").read_text(encoding="utf-8"))
+    tune_articles = {i: corpus.articles[i] for i in recipe["validation_articles"]}
+    encoded = calibration.encode_articles(Analyzer(model_dir), tune_articles, progress=progress)
+    settings = calibration.tune(encoded, corpus.labels)
+    config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+    config["decoding"] = {name: params.to_dict() for name, params in settings.items()}
+    calibration.write_config(model_dir, config)
+    figures = json.loads((fold_dir / "figures.json").read_text(encoding="utf-8"))
+    test_articles = {i: corpus.articles[i] for i, f in assignment.items() if f == fold}
+    gold = [row for row in corpus.labels if row.article_id in test_articles]
+    keep = {key: figures[key] for key in ("fold", "test_articles", "train_articles", "tune_articles", "minutes")}
+    figures = evaluate_fold(Analyzer(model_dir), test_articles, gold, fold_dir) | keep
     (fold_dir / "figures.json").write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
 
 

@@ -27,6 +27,7 @@ from propscope.text import Tokens, blocks, line_cut_points, load_tokenizer, requ
 MODEL_NAME = "propscope-minilm"
 _PACKAGE_DIR = Path(__file__).resolve().parent
 MODEL_FILES = ("model.onnx", "span_head.npz", "tokenizer.json", "config.json")
+SCORED_SETTING = "high"  # the article score counts the candidate spans of this setting
 
 
 def shipped_model_dir() -> Path:
@@ -168,8 +169,11 @@ class Analyzer:
         ``sensitivity`` (low, balanced or high) overrides the analyzer's own for this text."""
         require_text(text, name=name)
         chosen = self._checked_sensitivity(sensitivity or self.sensitivity)
+        scored = SCORED_SETTING if SCORED_SETTING in self.settings else chosen
+        settings = [self.settings[chosen]] + ([self.settings[scored]] if scored != chosen else [])
+        shown, *candidates = self._spans(text, settings)
         info = replace(self.info, sensitivity=chosen)
-        return Analysis.build(text, self._spans(text, self.settings[chosen]), info, source)
+        return Analysis.build(text, shown, info, source, candidates=candidates[0] if candidates else ())
 
     def analyze_many(self, texts: Iterable[str]) -> Iterator[Analysis]:
         """Analyse texts one after another with the loaded model."""
@@ -222,27 +226,33 @@ class Analyzer:
         of one technique's channel (``params.technique_high``); and recurring phrases the span
         head calls Repetition (``params.repetition``).
         """
+        return self.decode_settings(encoding, [params])[0]
+
+    def decode_settings(self, encoding: Encoding, settings: Sequence[DecodingParams]) -> list[list[Detection]]:
+        """``decode`` with several parameter sets in one pass over the blocks, so that a
+        one-shot encoding of a long text need not be kept."""
         text, tokens = encoding.text, encoding.tokens
         paragraphs = decoding.paragraph_starts(text, tokens)
         lowered = text.lower()
-        found: list[Detection] = []
+        found: list[list[Detection]] = [[] for _ in settings]
         phrases: list[tuple[int, int, int, int]] | None = None
         for block, (block_windows, probs) in enumerate(encoding.blocks):
             offset = block_windows[0].start
-            runs = [(first + offset, last + offset) for first, last in decoding.token_runs(probs[:, 0], params)]
-            spans = decoding.char_spans(text, tokens, runs, paragraphs)
-            found += self._classified(block_windows, encoding, spans, lowered, [
-                float(probs[first - offset : last - offset, 0].mean()) for _, _, first, last in spans
-            ])
-            if probs.shape[1] > 1 and params.technique_high < decoding.DISABLED:
-                found += self._technique_runs(encoding, offset, probs, params, paragraphs)
-            if params.repetition < decoding.DISABLED:
-                key = ("repeated", block)
-                if key not in encoding.cache:
-                    if phrases is None:
-                        phrases = [(s, e, *tokens.token_range(s, e)) for s, e in decoding.repeated_phrases(text)]
-                    encoding.cache[key] = self._repeated_phrases(block_windows, encoding, phrases, lowered)
-                found += [d for d in encoding.cache[key] if d.span_probability >= params.repetition]
+            for params, detections in zip(settings, found, strict=True):
+                runs = [(first + offset, last + offset) for first, last in decoding.token_runs(probs[:, 0], params)]
+                spans = decoding.char_spans(text, tokens, runs, paragraphs)
+                detections += self._classified(block_windows, encoding, spans, lowered, [
+                    float(probs[first - offset : last - offset, 0].mean()) for _, _, first, last in spans
+                ])
+                if probs.shape[1] > 1 and params.technique_high < decoding.DISABLED:
+                    detections += self._technique_runs(encoding, offset, probs, params, paragraphs)
+                if params.repetition < decoding.DISABLED:
+                    key = ("repeated", block)
+                    if key not in encoding.cache:
+                        if phrases is None:
+                            phrases = [(s, e, *tokens.token_range(s, e)) for s, e in decoding.repeated_phrases(text)]
+                        encoding.cache[key] = self._repeated_phrases(block_windows, encoding, phrases, lowered)
+                    detections += [d for d in encoding.cache[key] if d.span_probability >= params.repetition]
         return found
 
     def _technique_runs(
@@ -301,8 +311,11 @@ class Analyzer:
     def _width(self) -> int:
         return int(self.session.get_outputs()[1].shape[-1])
 
-    def _spans(self, text: str, params: DecodingParams) -> list[Span]:
-        return decoding.distinct([span for found in self.detect(text, params) for span in found.labelled(params)])
+    def _spans(self, text: str, settings: Sequence[DecodingParams]) -> list[list[Span]]:
+        """The labelled spans of ``text`` at each of the ``settings``."""
+        decoded = self.decode_settings(self.encode(text), settings)
+        return [decoding.distinct([span for found in detections for span in found.labelled(params)])
+                for params, detections in zip(settings, decoded, strict=True)]
 
     def _encode(self, tokens: Tokens, cut_points: np.ndarray) -> Iterator[tuple[list[_Window], FloatArray]]:
         """Per block of the text: its windows' hidden states and the stitched token probabilities."""
