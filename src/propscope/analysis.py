@@ -183,7 +183,7 @@ def article_score(sentence_strength: Sequence[float]) -> float:
 
     D is the confidence-weighted share of sentences that carry a technique, so the score
     never falls when a span is added or made more confident. An article with a technique
-    in every sentence at full confidence scores 1.0 (to 3 decimals); one with none scores 0.
+    in every sentence at full confidence scores 1 - exp(-SCORE_RATE); one with none scores 0.
     """
     if not sentence_strength:
         return 0.0
