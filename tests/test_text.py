@@ -10,6 +10,7 @@ from propscope.text import (
     read_text,
     require_text,
     sentence_bounds,
+    Tokens,
     snap_to_words,
     tokenize,
     windows,
@@ -90,3 +91,10 @@ def test_tokenize_offsets_are_code_points(analyzer) -> None:
     assert "Naïve" in pieces and "wörld" in pieces and "😀" in pieces
     first, last = tokens.token_range(text.index("wörld"), text.index("wörld") + 5)
     assert [text[s:e] for s, e in tokens.char_spans[first:last]] == ["wörld"]
+
+
+def test_with_token_ranges_equals_token_range_one_by_one() -> None:
+    tokens = Tokens(ids=np.arange(4), char_spans=np.array([[0, 3], [4, 7], [7, 9], [12, 15]]))
+    spans = [(0, 3), (2, 8), (9, 12), (5, 15), (15, 16)]
+    assert tokens.with_token_ranges(spans) == [(s, e, *tokens.token_range(s, e)) for s, e in spans]
+    assert tokens.with_token_ranges([]) == []

@@ -9,10 +9,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from threadpoolctl import ThreadpoolController
 
 from propscope.analysis import Span
 from propscope.errors import InputError
@@ -27,6 +29,7 @@ N_CLASSES = NONE + 1
 N_CHANNELS = 1 + len(TECHNIQUES)  # token probabilities: inside any span, then inside each technique
 REPETITION = next(i for i, t in enumerate(TECHNIQUES) if t.ptc_label == "Repetition")
 DISABLED = 1.01  # a threshold no probability reaches
+REPETITION_FLOOR = 0.01  # a recurring phrase is a Repetition candidate only where that channel reaches this
 _WORD = re.compile(r"\w+(?:['’-]\w+)*")
 _PHRASE_WORDS = 5
 _STOPWORDS = frozenset(
@@ -120,30 +123,32 @@ def token_runs_at(probs: FloatArray, high: float, low_fraction: float) -> list[t
 
 def repeated_phrases(text: str) -> list[tuple[int, int]]:
     """Character spans of the phrases (1 to 5 words inside one clause, neither first nor last
-    word a stopword) that occur more than once in ``text``, case ignored: the candidates for
-    Repetition, which a window of the tagger cannot see across."""
-    lowered = text.lower()
-    found: dict[str, list[tuple[int, int]]] = {}
-    clause: list[re.Match[str]] = []
-    previous_end = 0
-    for word in _WORD.finditer(text):
-        gap = text[previous_end : word.start()]
+    word a stopword, some word of 3 letters or more) that occur more than once in ``text``,
+    case ignored: the candidates for Repetition, which a window of the tagger cannot see across."""
+    words = [(m.start(), m.end(), m.group().lower()) for m in _WORD.finditer(text)]
+    clause = 0
+    clauses = []
+    for i, (start, _, _) in enumerate(words):
+        gap = text[words[i - 1][1] : start] if i else ""
         if gap.strip(" \t") or "\n" in gap:
-            clause = []
-        clause.append(word)
-        previous_end = word.end()
-        for first in clause[-_PHRASE_WORDS:]:
-            start, end = first.start(), word.end()
-            if lowered[first.start() : first.end()] in _STOPWORDS or lowered[word.start() : end] in _STOPWORDS:
-                continue
-            found.setdefault(lowered[start:end], []).append((start, end))
-    return sorted(
-        span for phrase, spans in found.items() if len(spans) > 1 and _has_content(phrase) for span in spans
-    )
-
-
-def _has_content(phrase: str) -> bool:
-    return any(len(w) >= 3 and not w.isdigit() for w in _WORD.findall(phrase))
+            clause += 1
+        clauses.append(clause)
+    stop = [word in _STOPWORDS for _, _, word in words]
+    content = [len(word) >= 3 and not word.isdigit() for _, _, word in words]
+    found: dict[tuple[str, ...], list[tuple[int, int]]] = {}
+    for first in range(len(words)):
+        if stop[first]:
+            continue
+        has_content = False
+        key: tuple[str, ...] = ()
+        for last in range(first, min(first + _PHRASE_WORDS, len(words))):
+            if clauses[last] != clauses[first]:
+                break
+            key += (words[last][2],)
+            has_content = has_content or content[last]
+            if has_content and not stop[last]:
+                found.setdefault(key, []).append((words[first][0], words[last][1]))
+    return sorted(span for spans in found.values() if len(spans) > 1 for span in spans)
 
 
 def paragraph_starts(text: str, tokens: Tokens) -> npt.NDArray[np.int64]:
@@ -207,6 +212,11 @@ def _gelu(x: FloatArray) -> FloatArray:
     return (0.5 * x * (1.0 + np.tanh(0.7978845608028654 * (x + 0.044715 * x**3)))).astype(np.float32)
 
 
+@cache
+def _blas_threads() -> ThreadpoolController:
+    return ThreadpoolController()
+
+
 def technique_probabilities(
     pooled: FloatArray, features: FloatArray, head: dict[str, FloatArray]
 ) -> tuple[FloatArray, FloatArray]:
@@ -215,12 +225,12 @@ def technique_probabilities(
     (a 0.1 model has the first 6) reads only those."""
     n_features = head["hidden_weight"].shape[0] - pooled.shape[1]
     inputs = np.concatenate([pooled, features[:, :n_features]], axis=1)
-    # An article must get the same confidences in every process, whatever BLAS's thread count
-    # (Ray workers run one thread): summing in float64 and rounding to float32 makes the order
-    # of the sums immaterial.
-    first_layer = (inputs.astype(np.float64) @ head["hidden_weight"].astype(np.float64)).astype(np.float32)
-    hidden = _gelu(first_layer + head["hidden_bias"])
-    logits = np.einsum("ij,jk->ik", hidden, head["out_weight"]) + head["out_bias"]
+    # One BLAS thread, always: BLAS sums in another order with another thread count, and an
+    # article must get the same confidences in every process (Ray workers run one thread).
+    # Many threads would also fight ONNX Runtime's for the cores.
+    with _blas_threads().limit(limits=1, user_api="blas"):
+        hidden = _gelu(inputs @ head["hidden_weight"] + head["hidden_bias"])
+        logits = hidden @ head["out_weight"] + head["out_bias"]
     logits -= logits.max(axis=1, keepdims=True)
     exp = np.exp(logits)
     techniques = exp[:, :NONE]

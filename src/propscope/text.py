@@ -7,6 +7,7 @@ alignment happens only here.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -131,6 +132,13 @@ class Tokens:
         first = int(np.searchsorted(self.char_spans[:, 1], start, side="right"))
         last = int(np.searchsorted(self.char_spans[:, 0], end, side="left"))
         return first, max(first, last)
+
+    def with_token_ranges(self, spans: Sequence[tuple[int, int]]) -> list[tuple[int, int, int, int]]:
+        """(start, end, first, last) for many character spans at once, as ``token_range`` gives."""
+        bounds = np.asarray(spans, dtype=np.int64).reshape(-1, 2)
+        first = np.searchsorted(self.char_spans[:, 1], bounds[:, 0], side="right")
+        last = np.maximum(first, np.searchsorted(self.char_spans[:, 0], bounds[:, 1], side="left"))
+        return list(zip(bounds[:, 0].tolist(), bounds[:, 1].tolist(), first.tolist(), last.tolist(), strict=True))
 
 
 def load_tokenizer(path: Path) -> Tokenizer:
