@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -68,6 +69,11 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, "application/octet-stream", bytes(range(256)) * 8)
         elif self.path == "/empty.html":
             self._send(200, "text/html", b"<html><head><title>Loading</title></head><body><script>app()</script></body></html>")
+        elif self.path.startswith("/redirect?to="):
+            self.send_response(302)
+            self.send_header("Location", urllib.parse.unquote(self.path.split("=", 1)[1]))
+            self.send_header("Content-Length", "0")
+            self.end_headers()
         elif self.path == "/slow.html":
             time.sleep(3)
             self._send(200, "text/html", b"<html></html>")

@@ -1,6 +1,7 @@
 """Reading articles: real HTML pages served on loopback, files, and collections."""
 
 import json
+import re
 import socket
 from pathlib import Path
 
@@ -104,3 +105,37 @@ def test_undecodable_rows_become_errors(tmp_path: Path) -> None:
     records = list(ingest.records(csv_file))
     assert records[0].error and "--encoding" in records[0].error and records[1].article is not None
     assert list(ingest.records(csv_file, encoding="cp1252"))[0].article.text == "caf\u00e9"
+
+
+@pytest.fixture
+def public_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Lets the loopback news server stand in for a public site (no public site can be reached
+    here); every other private address is still refused."""
+    real = ingest.is_public_address
+    monkeypatch.setattr(ingest, "is_public_address", lambda address: address.is_loopback or real(address))
+
+
+@pytest.mark.parametrize("target", ["http://169.254.169.254/latest/meta-data/", "http://10.1.2.3/page.html"])
+def test_a_redirect_to_a_private_address_is_refused(news_server: str, public_loopback: None, target: str) -> None:
+    assert ingest.fetch(news_server + "/politics/harbour-betrayal.html", allow_private=False).text
+    url = f"{news_server}/redirect?to={target}"
+    with pytest.raises(FetchError, match=rf"^{re.escape(url)}: refused, .* resolves to the non-public address"):
+        ingest.fetch(url, allow_private=False)
+
+
+def test_dns_rebinding_cannot_reach_a_private_address(news_server: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A resolver that answers a public address to the check and loopback afterwards."""
+    port = int(news_server.rsplit(":", 1)[1])
+    real = socket.getaddrinfo
+    answers = []
+
+    def rebinding(host, *args, **kwargs):  # noqa: ANN001, ANN202 - socket.getaddrinfo's signature
+        if host != "news.rebind.test":
+            return real(host, *args, **kwargs)
+        answers.append("93.184.216.34" if not answers else "127.0.0.1")
+        return [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (answers[-1], port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    with pytest.raises(FetchError, match="news.rebind.test"):
+        ingest.fetch(f"http://news.rebind.test:{port}/politics/harbour-betrayal.html", allow_private=False, timeout=1)
+    assert answers == ["93.184.216.34"]  # the connection went to the address that was checked

@@ -8,6 +8,7 @@ record with an ``error`` instead of stopping the run.
 from __future__ import annotations
 
 import csv
+import http.client
 import ipaddress
 import json
 import re
@@ -68,30 +69,74 @@ def from_html(html: str, *, name: str, url: str | None = None) -> Article:
                                 author=document.author, date=document.date))
 
 
-def check_public(url: str) -> None:
-    """Refuse URLs that are not http(s), or whose host resolves to a loopback, private,
-    link-local (cloud metadata), multicast or reserved address."""
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise FetchError(f"{url}: only http and https URLs with a host can be fetched")
+def is_public_address(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """Whether an address may be fetched from a server: not loopback, private, link-local
+    (cloud metadata), multicast or reserved."""
+    return address.is_global and not address.is_multicast
+
+
+class _Refused(Exception):
+    """A host that may not be fetched from; ``fetch`` names the URL."""
+
+
+def _public_address(host: str, port: int) -> tuple[Any, ...]:
+    """Resolve ``host`` once and return the address to connect to, refusing the host when any
+    of its addresses is not public."""
     try:
-        infos = socket.getaddrinfo(parts.hostname, parts.port or 80, proto=socket.IPPROTO_TCP)
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:
-        raise FetchError(f"{url}: cannot resolve {parts.hostname} ({exc})") from None
+        raise _Refused(f"cannot resolve {host} ({exc})") from None
     for info in infos:
         address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
-        if not address.is_global or address.is_multicast:
-            raise FetchError(
-                f"{url}: refused, {parts.hostname} resolves to the non-public address {address}; "
+        if not is_public_address(address):
+            raise _Refused(
+                f"refused, {host} resolves to the non-public address {address}; "
                 "only public addresses are fetched (a local install can allow private ones)"
             )
+    return infos[0]
 
 
-class _CheckedRedirects(urllib.request.HTTPRedirectHandler):
-    """Applies the same address check to every redirect target."""
+def _connect_public(host: str, port: int, timeout: float | None) -> socket.socket:
+    """A socket connected to the very address that was checked, so that a DNS answer that
+    changes between the check and the connection (DNS rebinding) cannot reach a private host."""
+    family, kind, proto, _, address = _public_address(host, port)
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.settimeout(timeout)
+        sock.connect(address)
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
+
+class _PublicHTTPConnection(http.client.HTTPConnection):
+    def connect(self) -> None:
+        self.sock = _connect_public(self.host, self.port, self.timeout)
+
+
+class _PublicHTTPSConnection(http.client.HTTPSConnection):
+    def connect(self) -> None:
+        # The Host header and the TLS name (SNI and certificate check) stay the URL's host.
+        self.sock = self._context.wrap_socket(  # type: ignore[attr-defined]
+            _connect_public(self.host, self.port, self.timeout), server_hostname=self.host
+        )
+
+
+class _PublicHTTPHandler(urllib.request.HTTPHandler):
+    def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(_PublicHTTPConnection, req)
+
+
+class _PublicHTTPSHandler(urllib.request.HTTPSHandler):
+    def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(_PublicHTTPSConnection, req, context=self._context)  # type: ignore[attr-defined]
+
+
+class _HTTPRedirectsOnly(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, req: Any, fp: Any, code: int, msg: str, headers: Any, newurl: str) -> Any:
-        check_public(newurl)
+        if urllib.parse.urlsplit(newurl).scheme not in ("http", "https"):
+            raise _Refused(f"refused, it redirects to {newurl}, which is not an http(s) URL")
         return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
@@ -105,12 +150,14 @@ def fetch(
     """Download a page (bounded in total time and size) and extract its article.
 
     With ``allow_private=False`` (the server's default) the URL and every redirect must
-    resolve to public addresses.
+    resolve to public addresses, and each connection goes to the address that was checked.
     """
+    if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
+        raise FetchError(f"{url}: only http and https URLs can be fetched")
     handlers: list[urllib.request.BaseHandler] = []
     if not allow_private:
-        check_public(url)
-        handlers.append(_CheckedRedirects())
+        # No proxy either: it would connect to an address that was never checked.
+        handlers = [urllib.request.ProxyHandler({}), _PublicHTTPHandler(), _PublicHTTPSHandler(), _HTTPRedirectsOnly()]
     opener = urllib.request.build_opener(*handlers)
     request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT, "Accept": "text/html,*/*;q=0.5"})
     deadline = time.monotonic() + timeout
@@ -125,6 +172,8 @@ def fetch(
                     raise FetchError(f"{url}: the page is larger than {max_bytes / 1e6:g} MB")
                 if time.monotonic() > deadline:
                     raise TimeoutError
+    except _Refused as exc:
+        raise FetchError(f"{url}: {exc}") from None
     except urllib.error.HTTPError as exc:
         exc.close()
         raise FetchError(f"{url}: the server answered {exc.code} {exc.reason}") from None

@@ -69,15 +69,19 @@ def _validation_section(figures: Mapping[str, Any], recipe: Mapping[str, Any]) -
             "settings were chosen by cross-validation (above), and `config.json` holds them.\n"
         )
     per_setting = "\n".join(
-        f"| {name} | {figures[name]['si']['f1']:.3f} | {figures[name]['flc']['f1']:.3f} | {figures[name]['slc']['f1']:.3f} |"
+        f"| {name} | {figures[name]['si']['precision']:.3f} | {figures[name]['si']['recall']:.3f} "
+        f"| {figures[name]['si']['f1']:.3f} | {figures[name]['flc']['precision']:.3f} "
+        f"| {figures[name]['flc']['recall']:.3f} | {figures[name]['flc']['f1']:.3f} | {figures[name]['slc']['f1']:.3f} |"
         for name in SENSITIVITIES
     )
+    yardstick = ("the cross-validated ones above are the yardstick" if recipe.get("crossval") else
+                 f"the cross-validated and cross-fitted comparisons in `{EXPERIMENTS}` are the yardstick")
     return f"""## Validation figures ({len(recipe['validation_articles'])} held-out articles, this exact file)
-Decoding was tuned on these articles, so these figures are optimistic; the cross-validated ones
-are the yardstick. TC micro-F1 {figures['tc']['micro_f1']:.3f}, macro-F1 {figures['tc']['macro_f1']:.3f}.
+Decoding was tuned on these articles, so these figures are optimistic; {yardstick}.
+TC micro-F1 {figures['tc']['micro_f1']:.3f}, macro-F1 {figures['tc']['macro_f1']:.3f}.
 
-| setting | SI F1 | FLC F1 | SLC F1 |
-|---|---|---|---|
+| setting | SI precision | SI recall | SI F1 | FLC precision | FLC recall | FLC F1 | SLC F1 |
+|---|---|---|---|---|---|---|---|
 {per_setting}
 """
 
@@ -140,7 +144,7 @@ None of these corpora has an open licence: none of their text is in this reposit
 `propscope train --data PTC_DIR --out models/{config['name']}` with `configs/minilm.toml`
 (resolved copy in `recipe.json`): {cfg['train']['epochs']} epochs, batch {cfg['train']['batch_size']} windows,
 AdamW, encoder lr {cfg['train']['encoder_lr']}, head lr {cfg['train']['head_lr']}, linear warm-up and decay,
-bf16 autocast, seed {cfg['train']['seed']}, on 2 CPU cores.
+{'bf16 autocast' if cfg['train']['bf16'] else 'fp32'}, seed {cfg['train']['seed']}, on 2 CPU cores.
 
 | epoch | token loss | span loss | minutes |
 |---|---|---|---|
