@@ -15,7 +15,7 @@ from .conftest import TINY_ARTICLES, write_tiny_corpus
 
 TINY_RECIPE = [
     "model.window_tokens=32", "model.inference_stride=24", "model.span_hidden=16", "train.epochs=1",
-    "train.batch_size=4", "data.tune_fraction=0.25",
+    "train.batch_size=4", "data.tune_fraction=0.25", "data.extra=[]", "data.extra_weights=[]",
 ]
 
 
@@ -111,6 +111,6 @@ def test_final_model_card_reports_the_crossval(
 
 def test_crossval_with_more_folds_than_articles_is_explained(tiny_corpus: Path, tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["crossval", "--data", str(tiny_corpus), "--out", str(tmp_path / "cv"),
-                                      "--folds", "5"])
+                                      "--folds", "5", "--set", "data.extra=[]", "--set", "data.extra_weights=[]"])
     assert result.exit_code == 1
     assert "--folds 5: the folder has only 4 articles, fewer than the folds" in result.output

@@ -15,6 +15,7 @@ def train(corpus: Path, encoder: Path, out: Path, *extra: str, config: Path | No
     overrides = [
         f'model.encoder="{encoder}"', "model.window_tokens=32", "model.inference_stride=24",
         "model.span_hidden=16", "train.epochs=2", "train.batch_size=4", "data.validation_fraction=0.25",
+        "data.extra=[]", "data.extra_weights=[]",
         *extra,
     ]
     args = ["train", "--data", str(corpus), "--out", str(out)] + (["--config", str(config)] if config else [])
@@ -49,7 +50,7 @@ def test_train_with_extra_sources_uses_them(tiny_corpus: Path, tiny_encoder: Pat
 
 def test_extra_sources_need_one_weight_each(tiny_corpus: Path, tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["train", "--data", str(tiny_corpus), "--out", str(tmp_path),
-                                      "--set", 'data.extra=["../news"]'])
+                                      "--set", 'data.extra=["../news"]', "--set", "data.extra_weights=[]"])
     assert result.exit_code == 1 and "names 1 sources but data.extra_weights gives 0 weights" in result.output
 
 
@@ -74,7 +75,8 @@ def test_training_on_every_article_takes_the_decoding_from_the_config(
     config.write_text(DEFAULT_CONFIG.read_text() + "".join(
         f"\n[decoding.{name}]\nhigh = {high}\nlow = {high / 2}\nmax_gap = 2\n" for name, high in settings.items()))
     missing = CliRunner().invoke(cli, ["train", "--data", str(tiny_corpus), "--out", str(tmp_path / "m"),
-                                       "--set", "data.validation_fraction=0"])
+                                       "--set", "data.validation_fraction=0", "--set", "data.extra=[]",
+                                       "--set", "data.extra_weights=[]"])
     assert missing.exit_code == 1 and "needs [decoding.low], [decoding.balanced] and [decoding.high]" in missing.output
     recipe = train(tiny_corpus, tiny_encoder, tmp_path / "model", "data.validation_fraction=0",
                    config=config)
