@@ -14,6 +14,7 @@ of examples/article.txt. It prints:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -51,10 +52,8 @@ def rows_in(path: Path) -> list[str]:
         return []
     ids = []
     for line in path.read_text(encoding="utf-8").splitlines():
-        try:
+        with contextlib.suppress(ValueError, KeyError):
             ids.append(json.loads(line)["id"])
-        except (ValueError, KeyError):
-            pass
     return ids
 
 

@@ -177,7 +177,7 @@ def news_server() -> Iterator[str]:
 class LiveServer:
     """uvicorn serving the app on 127.0.0.1 in a background thread."""
 
-    def __init__(self, settings: "Settings") -> None:
+    def __init__(self, settings: Settings) -> None:
         import socket
         import threading
 

@@ -62,7 +62,7 @@ def page(path: str) -> str:
 
 
 class _Handler(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 - the http.server API
+    def do_GET(self) -> None:
         if self.path in ARTICLES:
             self._send(200, "text/html; charset=utf-8", page(self.path).encode())
         elif self.path == "/binary.bin":

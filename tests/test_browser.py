@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from propscope import techniques
 from propscope.model import Analyzer
 from propscope.reports import html
 
@@ -96,3 +97,33 @@ def test_web_page_paste_analyse_explain_and_permalink(browser, live_server: Live
     assert phone.locator(".hl").first.locator(".tip").is_visible()
     phone.screenshot(path=str(tmp_path / "phone.png"), full_page=True)
     phone.close()
+
+
+def _rgb(colour: str) -> str:
+    return "rgb({}, {}, {})".format(*(int(colour[i : i + 2], 16) for i in (1, 3, 5)))
+
+
+def test_notebook_view_escapes_text_and_shows_technique_colours(browser, analyzer: Analyzer,
+                                                                tmp_path: Path) -> None:
+    analysis = analyzer.analyze(PROPAGANDA + HOSTILE)
+    page = browser.new_page(viewport={"width": 900, "height": 1200})
+    # Jupyter puts the fragment into its own page, beside its own styles.
+    page.set_content(f"<!DOCTYPE html><html><body><h1 class='hl'>Cell output</h1>{analysis._repr_html_()}</body></html>")
+    assert page.evaluate("window.pwned === undefined")
+    view = page.locator(".propscope-view")
+    assert "<script>window.pwned = true</script>" in view.inner_text()
+    assert 'onerror="window.pwned = true"' in view.inner_text()
+    assert f"{analysis.score:.2f}" in view.locator(".score").inner_text()
+    legend = view.locator(".legend li")
+    assert legend.count() == len(analysis.technique_counts())
+    highlights = view.locator(".hl")
+    first_spans = [segment.split("|")[0] for segment in highlights.evaluate_all("els => els.map(e => e.dataset.techniques)")]
+    backgrounds = highlights.evaluate_all("els => els.map(e => getComputedStyle(e).backgroundColor)")
+    assert backgrounds == [_rgb(techniques.get(label).colour) for label in first_spans]
+    assert len(set(backgrounds)) >= 3
+    highlights.first.focus()
+    assert highlights.first.locator(".tip").is_visible()
+    # The view's styles stay inside it: the page's own heading is not restyled.
+    assert page.locator("h1.hl").evaluate("e => getComputedStyle(e).cursor") == "auto"
+    page.screenshot(path=str(tmp_path / "notebook.png"), full_page=True)
+    page.close()

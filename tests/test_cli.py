@@ -54,7 +54,7 @@ def test_predict_writes_ptc_rows(tiny_corpus: Path, tmp_path: Path) -> None:
     result = run("predict", str(tiny_corpus / "articles"), "-o", str(out))
     assert result.exit_code == 0, result.output
     for line in out.read_text().splitlines():
-        article_id, technique, start, end = line.split("\t")
+        article_id, _technique, start, end = line.split("\t")
         assert article_id in TINY_ARTICLES and int(start) < int(end)
 
 
@@ -140,7 +140,8 @@ def test_predict_reports_and_skips_unreadable_articles(tiny_corpus: Path, tmp_pa
     assert "Wrote" in result.output and "for 4 articles" in result.output
 
 
-@pytest.mark.parametrize("command", [["analyze", "-"], ["predict", ".", "-o", "x.tsv"], ["batch", ".", "-o", "x.jsonl"], ["serve"]])
+@pytest.mark.parametrize("command", [["analyze", "-"], ["predict", ".", "-o", "x.tsv"], ["batch", ".", "-o", "x.jsonl"],
+                                     ["serve"]])
 def test_unknown_sensitivity_is_one_line_naming_the_valid_ones(command: list[str]) -> None:
     result = run(*command, "--sensitivity", "loud", stdin=b"text")
     assert_clean_error(result, "--sensitivity 'loud': choose one of low, balanced, high")

@@ -43,7 +43,7 @@ def test_jsonl_bad_rows_are_named(tmp_path: Path, content: str, message: str) ->
 def test_unknown_source_kind_is_explained(tmp_path: Path) -> None:
     path = tmp_path / "notes.txt"
     path.write_text("hello", encoding="utf-8")
-    with pytest.raises(InputError, match="not a PTC-format folder or a .jsonl file"):
+    with pytest.raises(InputError, match=r"not a PTC-format folder or a .jsonl file"):
         datasets.read_source(path)
 
 

@@ -20,6 +20,6 @@ def test_every_technique_is_documented() -> None:
 
 
 def test_all_is_complete_and_sorted() -> None:
-    public = {name for name in dir(propscope) if not name.startswith("_") and name[0].isupper() or name == "analyze"}
+    public = {name for name in dir(propscope) if (not name.startswith("_") and name[0].isupper()) or name == "analyze"}
     assert public <= set(propscope.__all__)
     assert propscope.__all__ == sorted(propscope.__all__, key=str.casefold)

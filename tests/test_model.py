@@ -76,14 +76,14 @@ def test_empty_text_is_refused(analyzer: Analyzer) -> None:
 
 
 def test_model_folder_problems_are_explained(analyzer: Analyzer, tmp_path: Path) -> None:
-    with pytest.raises(ModelError, match="missing model.onnx"):
+    with pytest.raises(ModelError, match=r"missing model.onnx"):
         Analyzer(tmp_path)
     copy = tmp_path / "copy"
     shutil.copytree(analyzer.model_dir, copy)
     config = json.loads((copy / "config.json").read_text())
     config["sha256"] = "0" * 64
     (copy / "config.json").write_text(json.dumps(config))
-    with pytest.raises(ModelError, match="sha256 is .* expected 000000000000"):
+    with pytest.raises(ModelError, match=r"sha256 is .* expected 000000000000"):
         Analyzer(copy)
 
 

@@ -15,7 +15,7 @@ def test_read_articles_errors(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="no such folder"):
         ptc.read_articles(tmp_path / "nope")
     (tmp_path / "notes.txt").write_text("x")
-    with pytest.raises(NoArticles, match="no article<ID>.txt files"):
+    with pytest.raises(NoArticles, match=r"no article<ID>.txt files"):
         ptc.read_articles(tmp_path)
 
 

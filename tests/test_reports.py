@@ -5,7 +5,7 @@ import re
 
 from rich.console import Console
 
-from propscope import reports
+from propscope import reports, techniques
 from propscope.analysis import Analysis, ModelInfo, Source, Span
 from propscope.reports import html, markdown, terminal
 
@@ -62,4 +62,6 @@ def test_terminal_without_colour_is_plain_and_complete() -> None:
 def test_terminal_on_a_colour_console_uses_technique_colours() -> None:
     out = io.StringIO()
     terminal.render(hostile_analysis(), Console(file=out, width=100, force_terminal=True, color_system="truecolor"))
-    assert "\x1b[" in out.getvalue()
+    colour = techniques.get("name_calling").colour
+    background = ";".join(str(int(colour[i : i + 2], 16)) for i in (1, 3, 5))
+    assert f"48;2;{background}m" in out.getvalue()  # the span's text sits on its technique colour

@@ -2,9 +2,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from propscope import scoring
 from propscope.errors import InputError
 from propscope.ptc import LabelledSpan
-from propscope import scoring
 from propscope.scoring import (
     fragment_level,
     merge,

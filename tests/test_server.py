@@ -6,6 +6,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from propscope.server import Settings
 
@@ -50,10 +51,17 @@ def test_techniques_health_and_metrics(live_server: LiveServer) -> None:
         assert len(techniques) == 14 and all(t["definition"] and t["colour"].startswith("#") for t in techniques)
         assert client.get("/healthz").json()["status"] == "ok"
         client.post("/api/v1/analyze", json={"text": CALM})
-        metrics = client.get("/metrics").text
-        assert 'propscope_requests_total{method="POST",route="/api/v1/analyze",status="200"} 1' in metrics
-        assert "propscope_request_duration_seconds_bucket" in metrics
-        assert "propscope_inference_seconds_count 1" in metrics and "propscope_queue_depth 0" in metrics
+        response = client.get("/metrics")
+        assert response.headers["content-type"].startswith("text/plain")
+        samples = {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
+                   for family in text_string_to_metric_families(response.text) for sample in family.samples}
+        analyze = (("method", "POST"), ("route", "/api/v1/analyze"), ("status", "200"))
+        assert samples[("propscope_requests_total", analyze)] == 1
+        assert samples[("propscope_request_duration_seconds_count", (("route", "/api/v1/analyze"),))] == 1
+        assert samples[("propscope_inference_seconds_count", ())] == 1
+        assert samples[("propscope_queue_depth", ())] == 0 and samples[("propscope_queue_limit", ())] >= 1
+        assert samples[("process_resident_memory_bytes", ())] > 10_000_000  # the standard process metrics
+        assert any(name == "python_info" for name, _ in samples)
         assert client.get("/openapi.json").json()["paths"]["/api/v1/analyze"]
 
 

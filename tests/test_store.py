@@ -63,7 +63,7 @@ def test_stats_and_exports(tmp_path: Path) -> None:
         with (tmp_path / "out.csv").open(newline="") as handle:
             rows = list(csv.DictReader(handle))
         assert rows[0]["Name_Calling,Labeling"] == "1" and rows[1]["source"] == "Wire"
-        with pytest.raises(InputError, match="export to a .jsonl, .csv or .parquet file"):
+        with pytest.raises(InputError, match=r"export to a .jsonl, .csv or .parquet file"):
             export(lib, tmp_path / "out.xlsx")
 
 

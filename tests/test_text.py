@@ -5,19 +5,20 @@ import pytest
 
 from propscope.errors import EmptyText, InputError, NotText
 from propscope.text import (
+    Tokens,
     blocks,
     line_bounds,
     read_text,
     require_text,
     sentence_bounds,
-    Tokens,
     snap_to_words,
     tokenize,
     windows,
 )
 
 
-@pytest.mark.parametrize(("n", "size", "stride"), [(1, 254, 224), (254, 254, 224), (255, 254, 224), (10_000, 254, 224), (37, 8, 3)])
+@pytest.mark.parametrize(("n", "size", "stride"),
+                         [(1, 254, 224), (254, 254, 224), (255, 254, 224), (10_000, 254, 224), (37, 8, 3)])
 def test_windows_cover_every_token_within_size(n: int, size: int, stride: int) -> None:
     covered = np.zeros(n, dtype=int)
     for start, end in windows(n, size, stride):
@@ -39,11 +40,11 @@ def test_read_text_keeps_bom_and_crlf(tmp_path: Path) -> None:
 
 
 def test_read_text_errors_name_the_file(tmp_path: Path) -> None:
-    with pytest.raises(InputError, match="missing.txt: no such file"):
+    with pytest.raises(InputError, match=r"missing.txt: no such file"):
         read_text(tmp_path / "missing.txt")
     binary = tmp_path / "b.bin"
     binary.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00")
-    with pytest.raises(NotText, match="b.bin: looks like a binary file"):
+    with pytest.raises(NotText, match=r"b.bin: looks like a binary file"):
         read_text(binary)
     latin = tmp_path / "latin.txt"
     latin.write_bytes("caf\u00e9 cr\u00e8me".encode("cp1252"))

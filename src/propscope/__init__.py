@@ -16,6 +16,7 @@ from propscope.errors import (
     UnknownTechnique,
 )
 from propscope.model import Analyzer, analyze
+from propscope.tables import to_frame
 from propscope.techniques import TECHNIQUES, Technique
 
 __all__ = [
@@ -38,5 +39,6 @@ __all__ = [
     "SpanOutOfRange",
     "Technique",
     "TECHNIQUES",
+    "to_frame",
     "UnknownTechnique",
 ]

@@ -27,7 +27,7 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from propscope import techniques
+from propscope import tables, techniques
 from propscope.analysis import Analysis, ModelInfo, Source, Span
 from propscope.decoding import check_sensitivity
 from propscope.errors import InputError, MissingExtra, ModelError
@@ -78,7 +78,7 @@ class CorpusSummary:
 def _pyarrow() -> Any:
     try:
         import pyarrow
-        import pyarrow.parquet  # noqa: F401  (loads pyarrow.parquet as an attribute)
+        import pyarrow.parquet
     except ImportError:
         raise MissingExtra("corpus runs need pyarrow: pip install 'propscope[parquet]'") from None
     return pyarrow
@@ -91,14 +91,10 @@ def _schemas() -> tuple[pa.Schema, pa.Schema, pa.Schema]:
     text = pa.string()
     records = pa.schema([("input", text), ("id", text), ("text", text), ("source", text), ("url", text),
                          ("title", text), ("date", text), ("error", text)])
-    span = pa.struct([("start", pa.int64()), ("end", pa.int64()), ("technique", text),
-                      ("confidence", pa.float64()), ("text", text)])
-    articles = pa.schema(
-        [("id", text), ("source", text), ("url", text), ("title", text), ("date", text), ("score", pa.float64()),
-         ("n_spans", pa.int64()), *[(t.id, pa.int64()) for t in techniques.TECHNIQUES],
-         ("model", text), ("model_version", text), ("model_sha256", text), ("sensitivity", text), ("error", text)]
-    )
-    spans = pa.schema([("id", text), *[(f.name, f.type) for f in span]])
+    types = {"start": pa.int64(), "end": pa.int64(), "confidence": pa.float64(), "score": pa.float64(),
+             "n_spans": pa.int64(), **{t.id: pa.int64() for t in techniques.TECHNIQUES}}
+    articles = pa.schema([(name, types.get(name, text)) for name in (*tables.ARTICLE_COLUMNS, "error")])
+    spans = pa.schema([(name, types.get(name, text)) for name in tables.SPAN_COLUMNS])
     return records, articles, spans
 
 
@@ -241,13 +237,8 @@ class AnalyzeBatch:
         except Exception as exc:  # one article must not stop a run over millions
             logger.exception("analysing %s failed", name)
             return result | {"error": f"{name}: the analysis failed ({type(exc).__name__}: {exc})"}
-        counts = analysis.technique_counts()
-        result |= {
-            "score": analysis.score, "n_spans": len(analysis.spans),
-            **{t.id: counts.get(t.ptc_label, 0) for t in techniques.TECHNIQUES},
-            "spans": [span.to_dict() | {"text": analysis.span_text(span)} for span in analysis.spans],
-        }
-        return result
+        return result | {"score": analysis.score, **tables.technique_counts(analysis),
+                         "spans": tables.span_rows(analysis)}
 
 
 @cache
@@ -391,7 +382,7 @@ def _run_local(shards: Sequence[Shard], take: Callable[[pa.Table], None], model_
 def _import_ray() -> Any:
     try:
         import ray
-        import ray.data  # noqa: F401  (loads ray.data as an attribute)
+        import ray.data
     except ImportError:
         raise MissingExtra("--engine ray needs Ray: pip install 'propscope[ray]'") from None
     return ray

@@ -63,10 +63,11 @@ class DecodingParams:
 SENSITIVITIES = ("low", "balanced", "high")
 
 
-def check_sensitivity(value: str) -> str:
-    """Return ``value`` if it names a sensitivity setting, else raise InputError listing them."""
+def check_sensitivity(value: str, *, option: str = "--sensitivity") -> str:
+    """Return ``value`` if it names a sensitivity setting, else raise InputError listing them;
+    ``option`` is how the user gave it."""
     if value not in SENSITIVITIES:
-        raise InputError(f"--sensitivity {value!r}: choose one of {', '.join(SENSITIVITIES)}")
+        raise InputError(f"{option} {value!r}: choose one of {', '.join(SENSITIVITIES)}")
     return value
 
 
@@ -106,7 +107,7 @@ def token_runs(probs: FloatArray, params: DecodingParams) -> list[tuple[int, int
     """Token ranges [first, last): hysteresis over ``probs``, then joining near neighbours."""
     above = np.concatenate([[False], probs >= params.low, [False]])
     edges = np.flatnonzero(np.diff(above.astype(np.int8)))
-    runs = [(int(s), int(e)) for s, e in zip(edges[::2], edges[1::2]) if probs[s:e].max() >= params.high]
+    runs = [(int(s), int(e)) for s, e in zip(edges[::2], edges[1::2], strict=True) if probs[s:e].max() >= params.high]
     joined: list[tuple[int, int]] = []
     for start, end in runs:
         if joined and start - joined[-1][1] <= params.max_gap:
@@ -167,7 +168,7 @@ def char_spans(
     spans = []
     for run_first, run_last in runs:
         cuts = paragraphs[(paragraphs > run_first) & (paragraphs < run_last)].tolist()
-        for first, last in zip([run_first, *cuts], [*cuts, run_last]):
+        for first, last in zip([run_first, *cuts], [*cuts, run_last], strict=True):
             start, end = snap_to_words(
                 text, int(tokens.char_spans[first, 0]), int(tokens.char_spans[last - 1, 1])
             )

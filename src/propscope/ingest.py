@@ -39,7 +39,7 @@ class Article:
     """A text to analyse and what is known about where it came from."""
 
     text: str
-    source: Source = Source()
+    source: Source = field(default_factory=Source)
 
 
 @dataclass(frozen=True)

@@ -19,8 +19,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from propscope.analysis import Analysis, Source
 from propscope import techniques
+from propscope.analysis import Analysis, Source
 from propscope.errors import InputError, MissingExtra
 
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = []

@@ -15,9 +15,18 @@ class Technique:
     ptc_label: str
     name: str
     definition: str
-    colour: str
+    colour: str  # the highlight behind the text; HIGHLIGHT_TEXT is written on it
 
 
+# Dark text stays readable (WCAG contrast 4.5 or more) on every technique colour.
+HIGHLIGHT_TEXT = "#111827"
+
+# The colours were chosen by search over light, moderately saturated sRGB colours, measured
+# in normal vision and in simulated protanopia, deuteranopia and tritanopia (CIEDE2000): the
+# eight most frequent techniques in PTC first, kept 13 or more apart, then the other six,
+# keeping every pair 7.4 or more apart, as far apart as in Paul Tol's 9-colour palette for
+# colour-blind readers. Loaded language and name calling differ by over 40.
+# tests/test_techniques.py measures all of it.
 TECHNIQUES: tuple[Technique, ...] = (
     Technique(
         "appeal_to_authority",
@@ -26,7 +35,7 @@ TECHNIQUES: tuple[Technique, ...] = (
         "A claim is presented as true because an expert, official or famous person said so. "
         "The authority stands in for evidence, even when the person has no special knowledge "
         "of the matter.",
-        "#1d4ed8",
+        "#bb7766",
     ),
     Technique(
         "appeal_to_fear",
@@ -34,7 +43,7 @@ TECHNIQUES: tuple[Technique, ...] = (
         "Appeal to fear or prejudice",
         "The text tries to win support by making the reader afraid of an alternative, or by "
         "playing on prejudices the reader may already hold. Anxiety replaces argument.",
-        "#b91c1c",
+        "#4499aa",
     ),
     Technique(
         "bandwagon_hitler",
@@ -42,7 +51,7 @@ TECHNIQUES: tuple[Technique, ...] = (
         "Bandwagon or guilt by association",
         "The reader is urged to join in because 'everyone' already agrees. Or the reverse: an "
         "idea is rejected because a hated group (Nazis are the classic case) supposedly holds it.",
-        "#7e22ce",
+        "#ee66bb",
     ),
     Technique(
         "black_and_white",
@@ -50,7 +59,7 @@ TECHNIQUES: tuple[Technique, ...] = (
         "Black-and-white fallacy",
         "Only two options are offered when more exist, often with one of them made "
         "unthinkable. It can also take the form of a dictatorial demand that leaves no choice.",
-        "#374151",
+        "#66bb66",
     ),
     Technique(
         "causal_oversimplification",
@@ -59,7 +68,7 @@ TECHNIQUES: tuple[Technique, ...] = (
         "A complicated outcome is blamed on one single cause, or on one group, when many "
         "factors were at play. It makes a messy situation look simple and someone clearly "
         "at fault.",
-        "#a16207",
+        "#99ff88",
     ),
     Technique(
         "doubt",
@@ -67,7 +76,7 @@ TECHNIQUES: tuple[Technique, ...] = (
         "Doubt",
         "The credibility of a person, group or institution is questioned, usually without "
         "evidence. The aim is that the reader stops trusting them, not that a fact is checked.",
-        "#0f766e",
+        "#8877ee",
     ),
     Technique(
         "exaggeration_minimisation",
@@ -75,7 +84,7 @@ TECHNIQUES: tuple[Technique, ...] = (
         "Exaggeration or minimisation",
         "Something is made to seem far bigger, better or worse than it is. Or the opposite: "
         "a serious matter is played down as trivial.",
-        "#c2410c",
+        "#998833",
     ),
     Technique(
         "flag_waving",
@@ -83,7 +92,7 @@ TECHNIQUES: tuple[Technique, ...] = (
         "Flag-waving",
         "The text leans on patriotism or group identity (a nation, a race, a party) to "
         "justify an idea. Supporting the idea is presented as loyalty to the group.",
-        "#1e40af",
+        "#99aa88",
     ),
     Technique(
         "loaded_language",
@@ -91,7 +100,7 @@ TECHNIQUES: tuple[Technique, ...] = (
         "Loaded language",
         "Words and phrases with strong emotional weight are chosen to sway the reader. The "
         "same facts could be told in neutral words.",
-        "#be123c",
+        "#99bbff",
     ),
     Technique(
         "name_calling",
@@ -99,7 +108,7 @@ TECHNIQUES: tuple[Technique, ...] = (
         "Name calling or labelling",
         "A person or group is given a label the reader is meant to love or hate, such as an "
         "insult or a flattering epithet. The label does the arguing.",
-        "#9d174d",
+        "#ddaa22",
     ),
     Technique(
         "repetition",
@@ -107,7 +116,7 @@ TECHNIQUES: tuple[Technique, ...] = (
         "Repetition",
         "The same message, word or phrase is repeated again and again until the reader "
         "accepts it. Familiarity is used in place of proof.",
-        "#4d7c0f",
+        "#ee4499",
     ),
     Technique(
         "slogans",
@@ -115,7 +124,7 @@ TECHNIQUES: tuple[Technique, ...] = (
         "Slogan",
         "A short, catchy phrase, often a call to action, packs a position into a few "
         "memorable words. It is built to be chanted, not examined.",
-        "#6d28d9",
+        "#8899dd",
     ),
     Technique(
         "thought_terminating_cliche",
@@ -123,7 +132,7 @@ TECHNIQUES: tuple[Technique, ...] = (
         "Thought-terminating cliché",
         "A stock phrase that discourages further thinking and ends the discussion, such as "
         "'it is what it is'. It offers a short answer where a real question remains.",
-        "#475569",
+        "#ffcc44",
     ),
     Technique(
         "whataboutism_strawman",
@@ -132,7 +141,7 @@ TECHNIQUES: tuple[Technique, ...] = (
         "The argument is dodged rather than answered. The text points at an opponent's own "
         "faults, attacks a distorted version of their position, or changes the subject to "
         "something irrelevant.",
-        "#0e7490",
+        "#77dd88",
     ),
 )
 

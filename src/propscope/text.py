@@ -167,7 +167,7 @@ def windows(n_tokens: int, size: int, stride: int) -> list[tuple[int, int]]:
     """
     if n_tokens <= size:
         return [(0, n_tokens)]
-    starts = list(range(0, n_tokens - size, stride)) + [n_tokens - size]
+    starts = [*range(0, n_tokens - size, stride), n_tokens - size]
     return [(start, start + size) for start in starts]
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import math
 import random
 import time
 import tomllib
@@ -251,7 +250,7 @@ def with_negatives(
         candidates = []
         inside = np.concatenate([[False], believed[row, 1 : n + 1], [False]])
         edges = np.flatnonzero(np.diff(inside.astype(np.int8)))
-        candidates += [(int(s), int(e)) for s, e in zip(edges[::2], edges[1::2])]
+        candidates += [(int(s), int(e)) for s, e in zip(edges[::2], edges[1::2], strict=True)]
         for _ in range(per_window):
             length = rng.randint(1, min(24, n))
             first = rng.randrange(0, n - length + 1)

@@ -1,8 +1,9 @@
-"""The HTML report: one self-contained file, no external assets, all article text escaped."""
+"""The HTML report and the notebook view: self-contained, no external assets, all text escaped."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import pairwise
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
@@ -33,7 +34,7 @@ def segments(analysis: Analysis) -> list[Segment]:
     """Cut the text at every span boundary, so overlapping spans stay visible."""
     cuts = sorted({0, len(analysis.text), *(s.start for s in analysis.spans), *(s.end for s in analysis.spans)})
     result = []
-    for start, end in zip(cuts, cuts[1:]):
+    for start, end in pairwise(cuts):
         covering = tuple(s for s in analysis.spans if s.start <= start and end <= s.end)
         sentence = next((s for s in analysis.sentences if s.start <= start < s.end), None) if covering else None
         result.append(Segment(analysis.text[start:end], covering,
@@ -55,4 +56,13 @@ def render(analysis: Analysis, *, title: str | None = None) -> str:
             title="Spans per technique",
         ),
         reading=score_reading(analysis.score),
+    )
+
+
+def render_notebook(analysis: Analysis) -> str:
+    """The highlighted text with a compact legend and the score, as one HTML fragment whose
+    styles apply only inside it; what ``Analysis._repr_html_`` shows in Jupyter."""
+    return _ENV.get_template("notebook.html").render(
+        analysis=analysis, segments=segments(analysis), techniques=techniques,
+        counts=analysis.technique_counts(), reading=score_reading(analysis.score),
     )

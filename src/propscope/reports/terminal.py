@@ -27,12 +27,17 @@ def score_reading(score: float) -> str:
     return "propaganda throughout"
 
 
+def highlight(technique: str) -> str:
+    """The rich style of a span: dark text on the technique's colour, readable on any terminal."""
+    return f"{techniques.HIGHLIGHT_TEXT} on {techniques.get(technique).colour}"
+
+
 def render(analysis: Analysis, console: Console) -> None:
     """Print ``analysis`` to ``console``."""
     body = Text(analysis.text)
     # Longer spans first, so a short span nested inside a long one keeps its own colour.
     for span in sorted(analysis.spans, key=lambda s: s.start - s.end):
-        body.stylize(f"bold underline {techniques.get(span.technique).colour}", span.start, span.end)
+        body.stylize(highlight(span.technique), span.start, span.end)
     console.print(body)
     console.print()
 
@@ -57,7 +62,7 @@ def render(analysis: Analysis, console: Console) -> None:
             snippet = " ".join(analysis.span_text(span).split())
             if len(snippet) > SNIPPET_CHARS:
                 snippet = snippet[: SNIPPET_CHARS - 1] + "…"
-            table.add_row(f"{span.start}-{span.end}", Text(technique.name, style=technique.colour),
+            table.add_row(f"{span.start}-{span.end}", Text(technique.name, style=highlight(span.technique)),
                           f"{span.confidence:.2f}", snippet)
         console.print(table)
 

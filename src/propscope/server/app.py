@@ -26,6 +26,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Red
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from jinja2 import ChoiceLoader, Environment, PackageLoader, select_autoescape
+from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -278,9 +279,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return {"status": "ok", "model": analyzer.info.to_dict(), "queue_depth": queue.depth}
 
     @app.get("/metrics", response_class=PlainTextResponse, tags=["operations"], responses=problems(*always))
-    async def prometheus() -> str:
-        """Requests, latency, queue depth and inference time in the Prometheus text format."""
-        return metrics.render()
+    async def prometheus() -> Response:
+        """Requests, latency, queue depth, inference time and process figures in the Prometheus text format."""
+        return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
     def _get(analysis_id: int) -> Any:
         try:

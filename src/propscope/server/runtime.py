@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-import threading
-from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    GCCollector,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+    generate_latest,
+)
 
 T = TypeVar("T")
 
@@ -40,63 +49,33 @@ class InferenceQueue:
         self._executor.shutdown(wait=False, cancel_futures=True)
 
 
-class Histogram:
-    def __init__(self) -> None:
-        self.counts = [0] * len(LATENCY_BUCKETS)
-        self.total = 0.0
-        self.n = 0
-
-    def observe(self, seconds: float) -> None:
-        self.n += 1
-        self.total += seconds
-        for index, bound in enumerate(LATENCY_BUCKETS):
-            if seconds <= bound:
-                self.counts[index] += 1
-
-    def lines(self, name: str, labels: str) -> list[str]:
-        prefix = f"{labels}," if labels else ""
-        rows = [f'{name}_bucket{{{prefix}le="{bound}"}} {count}' for bound, count in zip(LATENCY_BUCKETS, self.counts)]
-        rows.append(f'{name}_bucket{{{prefix}le="+Inf"}} {self.n}')
-        suffix = f"{{{labels}}}" if labels else ""
-        return [*rows, f"{name}_sum{suffix} {self.total:.6f}", f"{name}_count{suffix} {self.n}"]
-
-
 class Metrics:
-    """Counters and histograms rendered in the Prometheus text format."""
+    """The server's Prometheus metrics, with the standard process, platform and GC metrics,
+    in a registry of its own so that several apps can live in one process."""
 
     def __init__(self, queue: InferenceQueue) -> None:
-        self._lock = threading.Lock()
-        self._queue = queue
-        self.requests: dict[tuple[str, str, int], int] = defaultdict(int)
-        self.latency: dict[str, Histogram] = defaultdict(Histogram)
-        self.inference = Histogram()
+        self.registry = CollectorRegistry()
+        ProcessCollector(registry=self.registry)
+        PlatformCollector(registry=self.registry)
+        GCCollector(registry=self.registry)
+        self._requests = Counter("propscope_requests", "HTTP requests by method, route and status.",
+                                 ["method", "route", "status"], registry=self.registry)
+        self._latency = Histogram("propscope_request_duration_seconds", "Request latency by route.", ["route"],
+                                  buckets=LATENCY_BUCKETS, registry=self.registry)
+        self._inference = Histogram("propscope_inference_seconds", "Time spent in the model per text.",
+                                    buckets=LATENCY_BUCKETS, registry=self.registry)
+        Gauge("propscope_queue_depth", "Inference calls waiting or running.",
+              registry=self.registry).set_function(lambda: queue.depth)
+        Gauge("propscope_queue_limit", "Most inference calls allowed to wait or run.",
+              registry=self.registry).set(queue.limit)
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
-        with self._lock:
-            self.requests[(method, route, status)] += 1
-            self.latency[route].observe(seconds)
+        self._requests.labels(method, route, str(status)).inc()
+        self._latency.labels(route).observe(seconds)
 
     def observe_inference(self, seconds: float) -> None:
-        with self._lock:
-            self.inference.observe(seconds)
+        self._inference.observe(seconds)
 
-    def render(self) -> str:
-        with self._lock:
-            lines = ["# HELP propscope_requests_total HTTP requests by method, route and status.",
-                     "# TYPE propscope_requests_total counter"]
-            lines += [f'propscope_requests_total{{method="{m}",route="{r}",status="{s}"}} {n}'
-                      for (m, r, s), n in sorted(self.requests.items())]
-            lines += ["# HELP propscope_request_duration_seconds Request latency by route.",
-                      "# TYPE propscope_request_duration_seconds histogram"]
-            for route, histogram in sorted(self.latency.items()):
-                lines += histogram.lines("propscope_request_duration_seconds", f'route="{route}"')
-            lines += ["# HELP propscope_inference_seconds Time spent in the model per text.",
-                      "# TYPE propscope_inference_seconds histogram",
-                      *self.inference.lines("propscope_inference_seconds", ""),
-                      "# HELP propscope_queue_depth Inference calls waiting or running.",
-                      "# TYPE propscope_queue_depth gauge",
-                      f"propscope_queue_depth {self._queue.depth}",
-                      "# HELP propscope_queue_limit Most inference calls allowed to wait or run.",
-                      "# TYPE propscope_queue_limit gauge",
-                      f"propscope_queue_limit {self._queue.limit}"]
-        return "\n".join(lines) + "\n"
+    def render(self) -> bytes:
+        """The metrics in the Prometheus text format (CONTENT_TYPE_LATEST)."""
+        return generate_latest(self.registry)
