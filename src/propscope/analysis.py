@@ -18,6 +18,7 @@ Offsets are code-point indices into ``text``, end exclusive. ``technique`` is a 
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -123,15 +124,20 @@ class Analysis:
         spans that are shown.
         """
         ordered = tuple(sorted(spans, key=lambda s: (s.start, s.end, s.technique)))
-        counted = ordered + tuple(candidates)
-        sentences = []
-        sentence_strength = []
-        for start, end in sentence_bounds(text):
-            inside = [s for s in ordered if s.start < end and start < s.end]
-            sentences.append(Sentence(start, end, tuple(sorted({s.technique for s in inside}))))
-            sentence_strength.append(max((s.confidence for s in counted if s.start < end and start < s.end),
-                                         default=0.0))
-        return cls(text, ordered, tuple(sentences), article_score(sentence_strength), model, source)
+        bounds = sentence_bounds(text)
+        ends = [end for _, end in bounds]
+        found: list[set[str]] = [set() for _ in bounds]
+        sentence_strength = [0.0] * len(bounds)
+        for span, shown in [(s, True) for s in ordered] + [(s, False) for s in candidates]:
+            index = bisect_right(ends, span.start)  # the first sentence that ends after the span starts
+            while index < len(bounds) and bounds[index][0] < span.end:
+                if shown:
+                    found[index].add(span.technique)
+                sentence_strength[index] = max(sentence_strength[index], span.confidence)
+                index += 1
+        sentences = tuple(Sentence(start, end, tuple(sorted(techniques_in)))
+                          for (start, end), techniques_in in zip(bounds, found, strict=True))
+        return cls(text, ordered, sentences, article_score(sentence_strength), model, source)
 
     def span_text(self, span: Span) -> str:
         return self.text[span.start : span.end]

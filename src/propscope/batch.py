@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from propscope import tables
 from propscope.analysis import Analysis, Source
 from propscope.errors import InputError, MissingExtra
 from propscope.ingest import Record
@@ -60,7 +61,7 @@ def output_row(record: Record, analysis: Analysis | None) -> dict[str, Any]:
             "score": analysis.score,
             "model_version": analysis.model.version,
             "counts": analysis.technique_counts(),
-            "spans": [span.to_dict() | {"text": analysis.span_text(span)} for span in analysis.spans],
+            "spans": tables.span_rows(analysis),
         }
     return row
 

@@ -7,6 +7,7 @@ Nothing here runs the encoder, so all of it is tested on hand-made arrays.
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -177,17 +178,32 @@ def char_spans(
     return spans
 
 
+def _match_ends(text: str, fragment: str) -> list[int]:
+    """End offsets of the non-overlapping matches of ``fragment`` that ``str.count`` counts."""
+    ends = []
+    found = text.find(fragment)
+    while found >= 0:
+        ends.append(found + len(fragment))
+        found = text.find(fragment, found + len(fragment))
+    return ends
+
+
 def span_features(text: str, tokens: Tokens, spans: Sequence[tuple[int, int]], *, lowered: str | None = None) -> FloatArray:
     """Article-level facts about each span that a window cannot see, mainly repetition."""
     lowered = text.lower() if lowered is None else lowered
     lines = line_bounds(text)
     line_starts = np.asarray([start for start, _ in lines], dtype=np.int64)
     features = np.zeros((len(spans), N_FEATURES), dtype=np.float32)
+    match_ends: dict[str, list[int]] = {}  # per fragment, where its non-overlapping matches end
     for i, (start, end) in enumerate(spans):
         # Lower-casing can change a text's length, so slice the original, then lower it.
         fragment = text[start:end].lower().strip()
-        occurrences = lowered.count(fragment) if fragment else 1
-        earlier = lowered.count(fragment, 0, start) if fragment else 0
+        if fragment and fragment not in match_ends:
+            match_ends[fragment] = _match_ends(lowered, fragment)
+        occurrences = len(match_ends[fragment]) if fragment else 1
+        # Matching from the left is the same on a prefix, so the matches before ``start`` are
+        # the ones that end there or earlier (what ``lowered.count(fragment, 0, start)`` counts).
+        earlier = bisect_right(match_ends[fragment], start) if fragment else 0
         first, last = tokens.token_range(start, end)
         line = lines[max(0, int(np.searchsorted(line_starts, start, side="right")) - 1)]
         line_length = max(1, line[1] - line[0])
