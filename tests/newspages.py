@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 import threading
 import time
 import urllib.parse
@@ -63,6 +64,7 @@ def page(path: str) -> str:
 
 class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
+        self.server.hosts_seen.append(self.headers.get("Host", ""))  # type: ignore[attr-defined]
         if self.path in ARTICLES:
             self._send(200, "text/html; charset=utf-8", page(self.path).encode())
         elif self.path == "/binary.bin":
@@ -93,14 +95,18 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 @contextmanager
-def serve() -> Iterator[str]:
-    """Serve the pages on 127.0.0.1 and yield the base URL."""
+def serve(tls: ssl.SSLContext | None = None, hosts_seen: list[str] | None = None) -> Iterator[str]:
+    """Serve the pages on 127.0.0.1 (over TLS with a server context) and yield the base URL;
+    the Host header of every request is appended to ``hosts_seen``."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    server.hosts_seen = [] if hosts_seen is None else hosts_seen  # type: ignore[attr-defined]
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
+        yield f"{'https' if tls else 'http'}://127.0.0.1:{server.server_address[1]}"
     finally:
         server.shutdown()
         server.server_close()

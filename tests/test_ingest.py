@@ -3,6 +3,8 @@
 import json
 import re
 import socket
+import ssl
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -139,3 +141,48 @@ def test_dns_rebinding_cannot_reach_a_private_address(news_server: str, monkeypa
     with pytest.raises(FetchError, match=r"news.rebind.test"):
         ingest.fetch(f"http://news.rebind.test:{port}/politics/harbour-betrayal.html", allow_private=False, timeout=1)
     assert answers == ["93.184.216.34"]  # the connection went to the address that was checked
+
+
+def _certificates(folder: Path, host: str) -> tuple[Path, Path, Path]:
+    """A throwaway CA and a certificate it signs for ``host``, made with the openssl tool."""
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=folder, check=True, capture_output=True)
+
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
+            "-subj", "/CN=propscope test CA", "-addext", "basicConstraints=critical,CA:TRUE",
+            "-addext", "keyUsage=critical,keyCertSign")
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "site.key", "-out", "site.csr", "-subj", f"/CN={host}")
+    (folder / "site.ext").write_text(f"subjectAltName=DNS:{host}\n", encoding="utf-8")
+    openssl("x509", "-req", "-in", "site.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+            "-out", "site.pem", "-days", "2", "-extfile", "site.ext")
+    return folder / "ca.pem", folder / "site.pem", folder / "site.key"
+
+
+@pytest.mark.parametrize("certified", ["news.tls.test", "other.example"])
+def test_https_keeps_the_url_host_for_sni_certificate_and_host_header(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, public_loopback: None, certified: str
+) -> None:
+    """The connection goes to the checked address, but TLS and HTTP still speak to the URL's
+    host: its name is sent as SNI and in the Host header, and the certificate must match it."""
+    ca, certificate, key = _certificates(tmp_path, certified)
+    server_side = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_side.load_cert_chain(certificate, key)
+    names_sent: list[str | None] = []
+    server_side.sni_callback = lambda _socket, name, _context: names_sent.append(name)
+    monkeypatch.setenv("SSL_CERT_FILE", str(ca))  # the client trusts the throwaway CA
+    real = socket.getaddrinfo
+    monkeypatch.setattr(socket, "getaddrinfo", lambda host, *args, **kwargs: real(
+        "127.0.0.1" if host == "news.tls.test" else host, *args, **kwargs))
+    hosts_seen: list[str] = []
+    with newspages.serve(tls=server_side, hosts_seen=hosts_seen) as base:
+        port = base.rsplit(":", 1)[1]
+        url = f"https://news.tls.test:{port}/politics/harbour-betrayal.html"
+        if certified == "news.tls.test":
+            article = ingest.fetch(url, allow_private=False, timeout=5)
+            assert "harbour" in article.text.lower()
+            assert hosts_seen == [f"news.tls.test:{port}"]
+        else:
+            with pytest.raises(FetchError, match=r"^https://news\.tls\.test:\d+/politics/harbour-betrayal\.html: "):
+                ingest.fetch(url, allow_private=False, timeout=5)
+            assert hosts_seen == []
+    assert names_sent and set(names_sent) == {"news.tls.test"}
