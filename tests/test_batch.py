@@ -55,11 +55,12 @@ def test_interrupted_run_resumes_without_duplicates(tmp_path: Path, analyzer: An
 
     out = tmp_path / "out.jsonl"
     first = run_batch(interrupted(), out, analyzer=analyzer)
-    assert first.interrupted and first.done == 5
+    # Analyses still running on the second core when the interrupt comes are done again later.
+    assert first.interrupted and 1 <= first.done <= 5
     with out.open("a", encoding="utf-8") as handle:  # a torn line, as a kill mid-write leaves
         handle.write('{"id": "r5", "sco')
     second = run_batch(items, out, analyzer=analyzer)
-    assert second.skipped == 5 and second.done == 7 and not second.interrupted
+    assert second.skipped == first.done and second.done == 12 - first.done and not second.interrupted
     ids = [row["id"] for row in read_rows(out)]
     assert sorted(ids) == sorted(r.id for r in items) and len(ids) == len(set(ids))
 

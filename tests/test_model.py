@@ -70,6 +70,22 @@ def test_analyze_many_and_module_level_analyze(analyzer: Analyzer) -> None:
     assert propscope.analyze(PROPAGANDA).spans == results[1].spans
 
 
+def test_texts_on_two_cores_give_the_same_analyses_in_order(analyzer: Analyzer) -> None:
+    texts = [PROPAGANDA, CALM, WAR_REPORT, PROPAGANDA[:700], CALM * 3, WAR_REPORT[:300], PROPAGANDA * 2]
+    one_core = Analyzer(threads=1)
+    assert analyzer.threads == 2
+    assert list(analyzer.analyze_many(texts)) == [one_core.analyze(text) for text in texts]
+
+
+def test_map_raises_at_the_failing_item_and_can_stop_early(analyzer: Analyzer) -> None:
+    results = analyzer.map(analyzer.analyze, [CALM, "  ", PROPAGANDA])
+    assert next(results).text == CALM
+    with pytest.raises(EmptyText):
+        next(results)
+    first = next(iter(analyzer.map(analyzer.analyze, [CALM] * 50)))  # the rest is cancelled
+    assert first.text == CALM
+
+
 def test_empty_text_is_refused(analyzer: Analyzer) -> None:
     with pytest.raises(EmptyText, match="nothing to analyse"):
         analyzer.analyze("  \n ")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -18,7 +18,7 @@ from typing import Any
 from propscope import tables
 from propscope.analysis import Analysis, Source
 from propscope.errors import InputError, MissingExtra
-from propscope.ingest import Record
+from propscope.ingest import Article, Record
 from propscope.model import Analyzer
 from propscope.store import Library
 
@@ -107,16 +107,36 @@ def run_batch(
     done = _done_ids(journal)
     summary = Summary()
     started = time.perf_counter()
+
+    def new_records() -> Iterator[tuple[Record, Analysis | None]]:
+        """Records not yet in the journal, each with its stored analysis if the library has one;
+        read in this thread, as the library's connection belongs to it."""
+        for record in records:
+            if record.id in done:
+                summary.skipped += 1
+                continue
+            done.add(record.id)  # a repeated id is analysed once
+            stored = stored_analysis(analyzer, library, record.article) if record.article else None
+            yield record, stored
+
+    def analysed(item: tuple[Record, Analysis | None]) -> tuple[Record, Analysis | None, bool]:
+        """The record (with its error, if the text is unusable), its analysis, and whether it is new."""
+        record, stored = item
+        if record.article is None or stored is not None:
+            return record, stored, False
+        try:
+            return record, analyzer.analyze(record.article.text, name=record.id, source=record.article.source), True
+        except InputError as exc:
+            return Record(record.id, article=record.article, error=str(exc), meta=record.meta), None, False
+
     try:
         with journal.open("a", encoding="utf-8") as out:
-            for record in records:
-                if record.id in done:
-                    summary.skipped += 1
-                    continue
-                row = output_row(*_analyse(record, analyzer, library))
+            for record, analysis, fresh in analyzer.map(analysed, new_records()):
+                if fresh and library is not None and analysis is not None:
+                    library.put(analysis)
+                row = output_row(record, analysis)
                 out.write(json.dumps(row, ensure_ascii=False) + "\n")
                 out.flush()
-                done.add(record.id)
                 summary.done += 1
                 if row["error"]:
                     summary.errors += 1
@@ -133,24 +153,19 @@ def run_batch(
     return summary
 
 
-def _analyse(record: Record, analyzer: Analyzer, library: Library | None) -> tuple[Record, Analysis | None]:
-    if record.article is None:
-        return record, None
-    article = record.article
-    try:
-        analysis = analyze_with_library(analyzer, library, article.text, source=article.source, name=record.id)
-    except InputError as exc:
-        return Record(record.id, article=article, error=str(exc), meta=record.meta), None
-    return record, analysis
+def stored_analysis(analyzer: Analyzer, library: Library | None, article: Article) -> Analysis | None:
+    """The library's analysis of the article's text by the same model and sensitivity, if any."""
+    cached = library.cached(article.text, analyzer.info.sha256, analyzer.sensitivity) if library else None
+    return replace(cached.analysis, source=article.source) if cached else None
 
 
 def analyze_with_library(
     analyzer: Analyzer, library: Library | None, text: str, *, source: Source, name: str
 ) -> Analysis:
     """Analyse ``text``, or take its stored analysis by the same model and sensitivity; store new ones."""
-    cached = library.cached(text, analyzer.info.sha256, analyzer.sensitivity) if library else None
+    cached = stored_analysis(analyzer, library, Article(text, source))
     if cached is not None:
-        return replace(cached.analysis, source=source)
+        return cached
     analysis = analyzer.analyze(text, name=name, source=source)
     if library is not None:
         library.put(analysis)

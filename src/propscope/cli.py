@@ -15,6 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from propscope import __version__, corpus, ingest, ptc, reports, scoring
+from propscope.analysis import Analysis
 from propscope.batch import OUTPUT_SUFFIXES, Summary, analyze_with_library, run_batch
 from propscope.decoding import check_sensitivity
 from propscope.errors import InputError, PropscopeError
@@ -240,13 +241,17 @@ def predict(articles_dir: Path, output: Path, spans_file: Path | None, sensitivi
             rows = label_spans(analyzer, articles, template)
         else:
             rows = []
+
+            def analysed(item: tuple[str, str]) -> Analysis | None:
+                article_id, text = item
+                return analyzer.analyze(text, name=f"article{article_id}.txt") if text.strip() else None
+
             with _progress() as progress:
                 task = progress.add_task("Analysing", total=len(articles))
-                for article_id, text in articles.items():
-                    if not text.strip():
+                for article_id, analysis in zip(articles, analyzer.map(analysed, articles.items()), strict=True):
+                    if analysis is None:
                         stderr.print(f"Skipped article{article_id}.txt: the text is empty")
                     else:
-                        analysis = analyzer.analyze(text, name=f"article{article_id}.txt")
                         rows += [ptc.LabelledSpan(article_id, s.technique, s.start, s.end) for s in analysis.spans]
                     progress.advance(task)
         with output.open("w", encoding="utf-8", newline="") as out:

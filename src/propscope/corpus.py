@@ -218,7 +218,7 @@ class AnalyzeBatch:
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         pa = _pyarrow()
-        results = [self.result(row) for row in batch.to_pylist()]
+        results = list(self.analyzer.map(self.result, batch.to_pylist()))
         return pa.Table.from_pylist(results, schema=result_schema())
 
     def result(self, row: dict[str, Any]) -> dict[str, Any]:

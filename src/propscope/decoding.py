@@ -7,6 +7,7 @@ Nothing here runs the encoder, so all of it is tested on hand-made arrays.
 from __future__ import annotations
 
 import re
+import threading
 from bisect import bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -229,6 +230,10 @@ def _gelu(x: FloatArray) -> FloatArray:
     return (0.5 * x * (1.0 + np.tanh(0.7978845608028654 * (x + 0.044715 * x**3)))).astype(np.float32)
 
 
+# The BLAS limit is process-wide: analyses on several threads take turns in the (small) head.
+_HEAD_LOCK = threading.Lock()
+
+
 @cache
 def _blas_threads() -> ThreadpoolController:
     return ThreadpoolController()
@@ -245,7 +250,7 @@ def technique_probabilities(
     # One BLAS thread, always: BLAS sums in another order with another thread count, and an
     # article must get the same confidences in every process (Ray workers run one thread).
     # Many threads would also fight ONNX Runtime's for the cores.
-    with _blas_threads().limit(limits=1, user_api="blas"):
+    with _HEAD_LOCK, _blas_threads().limit(limits=1, user_api="blas"):
         hidden = _gelu(inputs @ head["hidden_weight"] + head["hidden_bias"])
         logits = hidden @ head["out_weight"] + head["out_bias"]
     logits -= logits.max(axis=1, keepdims=True)

@@ -10,11 +10,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Iterable, Iterator, Sequence
+import threading
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -28,6 +31,8 @@ MODEL_NAME = "propscope-minilm"
 _PACKAGE_DIR = Path(__file__).resolve().parent
 MODEL_FILES = ("model.onnx", "span_head.npz", "tokenizer.json", "config.json")
 SCORED_SETTING = "high"  # the article score counts the candidate spans of this setting
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 def shipped_model_dir() -> Path:
@@ -125,8 +130,6 @@ class Analyzer:
     def __init__(
         self, model_dir: Path | None = None, *, threads: int = 2, batch_size: int = 8, sensitivity: str = "balanced"
     ) -> None:
-        import onnxruntime
-
         self.model_dir = Path(model_dir) if model_dir is not None else shipped_model_dir()
         missing = [name for name in MODEL_FILES if not (self.model_dir / name).is_file()]
         if missing:
@@ -145,12 +148,11 @@ class Analyzer:
         self.tokenizer = load_tokenizer(self.model_dir / "tokenizer.json")
         with np.load(self.model_dir / "span_head.npz") as head:
             self.head: dict[str, FloatArray] = {key: head[key] for key in head.files}
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        self.session = onnxruntime.InferenceSession(
-            str(onnx_path), options, providers=["CPUExecutionProvider"]
-        )
+        self.threads = threads
+        self.session = _session(onnx_path, threads)
+        self._one_core_session: Any = None
+        self._worker = threading.local()  # a worker thread of map() runs the one-core session
+        self._worker_lock = threading.Lock()
         self.batch_size = batch_size
         self._cls = self.tokenizer.token_to_id("[CLS]")
         self._sep = self.tokenizer.token_to_id("[SEP]")
@@ -176,9 +178,35 @@ class Analyzer:
         return Analysis.build(text, shown, info, source, candidates=candidates[0] if candidates else ())
 
     def analyze_many(self, texts: Iterable[str]) -> Iterator[Analysis]:
-        """Analyse texts one after another with the loaded model."""
-        for text in texts:
-            yield self.analyze(text)
+        """Analyse texts with the loaded model and yield the analyses in order (see ``map``)."""
+        return self.map(self.analyze, texts)
+
+    def map(self, function: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
+        """``function(item)`` for every item, yielded in order; ``function`` analyses with this
+        Analyzer. With ``threads`` above 1, that many items are worked on at once, each on one
+        core: one text at a time on all cores leaves them idle while Python tokenises and
+        decodes. The results are the same either way. At most twice ``threads`` items are in
+        flight, and ``items`` is read in the caller's thread."""
+        if self.threads <= 1:
+            yield from map(function, items)
+            return
+        pool = ThreadPoolExecutor(self.threads, thread_name_prefix="propscope", initializer=self._run_on_one_core)
+        pending: deque[Future[R]] = deque()
+        try:
+            for item in items:
+                pending.append(pool.submit(function, item))
+                if len(pending) >= 2 * self.threads:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:
+            pool.shutdown(cancel_futures=True)
+
+    def _run_on_one_core(self) -> None:
+        with self._worker_lock:
+            if self._one_core_session is None:
+                self._one_core_session = _session(self.model_dir / "model.onnx", 1)
+        self._worker.session = self._one_core_session
 
     def _checked_sensitivity(self, sensitivity: str) -> str:
         decoding.check_sensitivity(sensitivity)
@@ -345,7 +373,8 @@ class Analyzer:
         for row, (start, end) in enumerate(ranges):
             ids[row, : end - start + 2] = [self._cls, *tokens.ids[start:end], self._sep]
             mask[row, : end - start + 2] = 1
-        probs, hidden = self.session.run(None, {"input_ids": ids, "attention_mask": mask})
+        session = getattr(self._worker, "session", self.session)
+        probs, hidden = session.run(None, {"input_ids": ids, "attention_mask": mask})
         if probs.ndim == 2:  # a 0.1 model: only the "any technique" channel
             probs = probs[..., None]
         return probs[:, 1:], hidden[:, 1:]
@@ -356,6 +385,15 @@ class Analyzer:
         start = min(max(first - window.start, 0), window.end - window.start - 1)
         end = max(min(last - window.start, window.end - window.start), start + 1)
         return decoding.pool(window.hidden, start, end)
+
+
+def _session(onnx_path: Path, threads: int) -> Any:
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    return onnxruntime.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
 
 
 @cache
