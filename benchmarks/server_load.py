@@ -83,6 +83,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--workers", type=int, default=2, help="the server's --workers")
     args = parser.parse_args()
     texts = make_texts(200, random.Random(3))
     with tempfile.TemporaryDirectory() as tmp_name:
@@ -90,7 +91,7 @@ def main() -> None:
         env = os.environ | {"PROPSCOPE_DB": str(tmp / "library.db")}
         port = free_port()
         started = time.perf_counter()
-        server = subprocess.Popen([PROPSCOPE, "serve", "--port", str(port)], env=env,
+        server = subprocess.Popen([PROPSCOPE, "serve", "--port", str(port), "--workers", str(args.workers)], env=env,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         base = f"http://127.0.0.1:{port}"
         try:

@@ -8,6 +8,8 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from propscope.analysis import Analysis
+from propscope.model import Analyzer
 from propscope.server import Settings
 
 from .conftest import CALM, PROPAGANDA, LiveServer
@@ -202,3 +204,20 @@ def test_sensitivity_field_chooses_the_setting_and_is_checked(live_server: LiveS
         assert len(low["spans"]) < len(high["spans"])
         bad = client.post("/api/v1/analyze", json={"text": PROPAGANDA, "sensitivity": "loud"})
         assert_problem(bad, 422, "'low', 'balanced' or 'high'")
+
+
+def test_two_workers_analyse_at_once_with_the_same_results(tmp_path: Path, analyzer: Analyzer) -> None:
+    server = LiveServer(Settings(db=tmp_path / "s.db", workers=2))
+    texts = [f"Story {i}.\n\n" + (PROPAGANDA if i % 2 else CALM) * (1 + i % 3) for i in range(6)]
+    try:
+        async def burst() -> list[httpx.Response]:
+            async with httpx.AsyncClient(base_url=server.url, timeout=120) as client:
+                return await asyncio.gather(*(client.post("/api/v1/analyze", json={"text": t}) for t in texts))
+
+        responses = asyncio.run(burst())
+        assert [r.status_code for r in responses] == [200] * len(texts)
+        for text, response in zip(texts, responses, strict=True):
+            served, expected = Analysis.from_dict(response.json()), analyzer.analyze(text)
+            assert (served.spans, served.score) == (expected.spans, expected.score)
+    finally:
+        server.stop()

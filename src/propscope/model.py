@@ -190,7 +190,7 @@ class Analyzer:
         if self.threads <= 1:
             yield from map(function, items)
             return
-        pool = ThreadPoolExecutor(self.threads, thread_name_prefix="propscope", initializer=self._run_on_one_core)
+        pool = ThreadPoolExecutor(self.threads, thread_name_prefix="propscope", initializer=self.run_on_one_core)
         pending: deque[Future[R]] = deque()
         try:
             for item in items:
@@ -202,7 +202,9 @@ class Analyzer:
         finally:
             pool.shutdown(cancel_futures=True)
 
-    def _run_on_one_core(self) -> None:
+    def run_on_one_core(self) -> None:
+        """From now on, analyses on the calling thread run the model on one core: for the
+        threads of a worker pool that keeps several analyses going at once."""
         with self._worker_lock:
             if self._one_core_session is None:
                 self._one_core_session = _session(self.model_dir / "model.onnx", 1)

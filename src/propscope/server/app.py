@@ -60,7 +60,7 @@ class Settings:
     max_body_bytes: int = 1_000_000
     max_text_chars: int = 300_000
     batch_limit: int = 16
-    workers: int = 1
+    workers: int = 2  # analyses at once, one core each; 1 gives a single text every core
     queue_limit: int = 32
     fetch_timeout_s: float = 15.0
     analysis_timeout_s: float = 120.0
@@ -119,7 +119,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     analyzer = Analyzer(settings.model_dir, sensitivity=settings.sensitivity)
     library = Library(settings.db)
     library_lock = threading.Lock()
-    queue = InferenceQueue(workers=settings.workers, limit=settings.queue_limit)
+    # Several workers each run the model on one core; a single worker uses every core for its text.
+    queue = InferenceQueue(workers=settings.workers, limit=settings.queue_limit,
+                           initializer=analyzer.run_on_one_core if settings.workers > 1 else None)
     metrics = Metrics(queue)
 
     @asynccontextmanager

@@ -31,8 +31,8 @@ class InferenceQueue:
     """Runs model calls off the event loop on ``workers`` threads, with at most ``limit``
     calls waiting or running; beyond that it refuses at once instead of piling up."""
 
-    def __init__(self, *, workers: int, limit: int) -> None:
-        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="inference")
+    def __init__(self, *, workers: int, limit: int, initializer: Callable[[], None] | None = None) -> None:
+        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="inference", initializer=initializer)
         self.limit = limit
         self.depth = 0
 
