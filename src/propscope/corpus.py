@@ -237,7 +237,7 @@ class AnalyzeBatch:
         except Exception as exc:  # one article must not stop a run over millions
             logger.exception("analysing %s failed", name)
             return result | {"error": f"{name}: the analysis failed ({type(exc).__name__}: {exc})"}
-        return result | {"score": analysis.score, **tables.technique_counts(analysis),
+        return result | {"score": analysis.score, **tables.count_columns(analysis),
                          "spans": tables.span_rows(analysis)}
 
 

@@ -18,7 +18,7 @@ ARTICLE_COLUMNS = ("id", "source", "url", "title", "date", "score", "n_spans", *
                    "model", "model_version", "model_sha256", "sensitivity")
 
 
-def technique_counts(analysis: Analysis) -> dict[str, int]:
+def count_columns(analysis: Analysis) -> dict[str, int]:
     """``n_spans`` and the number of spans of each technique, keyed by technique id."""
     counts = analysis.technique_counts()
     return {"n_spans": len(analysis.spans), **{t.id: counts.get(t.ptc_label, 0) for t in techniques.TECHNIQUES}}
@@ -34,7 +34,7 @@ def article_row(article_id: str, analysis: Analysis) -> dict[str, Any]:
     return {
         "id": article_id, "source": source and source.name, "url": source and source.url,
         "title": source and source.title, "date": source and source.date, "score": analysis.score,
-        **technique_counts(analysis), "model": analysis.model.name, "model_version": analysis.model.version,
+        **count_columns(analysis), "model": analysis.model.name, "model_version": analysis.model.version,
         "model_sha256": analysis.model.sha256, "sensitivity": analysis.model.sensitivity,
     }
 
