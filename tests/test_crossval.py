@@ -114,3 +114,24 @@ def test_crossval_with_more_folds_than_articles_is_explained(tiny_corpus: Path, 
                                       "--folds", "5", "--set", "data.extra=[]", "--set", "data.extra_weights=[]"])
     assert result.exit_code == 1
     assert "--folds 5: the folder has only 4 articles, fewer than the folds" in result.output
+
+
+def test_one_fold_at_a_time(tiny_corpus: Path, tiny_encoder: Path, tmp_path: Path) -> None:
+    args = with_recipe(["crossval", "--data", str(tiny_corpus), "--out", str(tmp_path / "cv"), "--folds", "2",
+                        "--fold", "1"], tiny_encoder)
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert "Folds 1 of 2 only" in result.output
+    assert not (tmp_path / "cv" / "fold-0").exists() and (tmp_path / "cv" / "fold-1" / "figures.json").is_file()
+    summary = json.loads((tmp_path / "cv" / "summary.json").read_text())
+    assert summary["folds"] == 1 and "decoding" not in summary
+    refused = CliRunner().invoke(cli, ["train", "--data", str(tiny_corpus), "--out", str(tmp_path / "m"),
+                                       "--crossval", str(tmp_path / "cv"), *args[args.index("--set"):]])
+    assert refused.exit_code == 1 and "has not finished every fold" in refused.output
+
+
+def test_fold_outside_the_folds_is_explained(tiny_corpus: Path, tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["crossval", "--data", str(tiny_corpus), "--out", str(tmp_path / "cv"),
+                                      "--folds", "2", "--fold", "2"])
+    assert result.exit_code == 1
+    assert "--fold 2: the folds are numbered 0 to 1" in result.output

@@ -325,12 +325,14 @@ def train(data_dir: Path, out_dir: Path, config_path: Path | None, overrides: tu
               help="Folder for every fold's model and predictions; a rerun skips finished folds.")
 @click.option("--folds", type=int, default=5, show_default=True, help="Number of folds (k).")
 @click.option("--seed", type=int, default=2020, show_default=True, help="Seed of the fold assignment.")
+@click.option("--fold", "only", type=int, multiple=True, metavar="K",
+              help="Run only fold K (0 to k-1; repeatable): to split a long run, or compare recipes on the same folds.")
 @click.option("--config", "config_path", type=click.Path(path_type=Path), default=None,
               help="Training recipe (default: configs/minilm.toml).")
 @click.option("--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE", help="Override a config value.")
 @click.option("--retune", is_flag=True,
               help="Tune the decoding of finished folds again on their own tuning articles, and measure again.")
-def crossval(data_dir: Path, out_dir: Path, folds: int, seed: int, config_path: Path | None,
+def crossval(data_dir: Path, out_dir: Path, folds: int, seed: int, only: tuple[int, ...], config_path: Path | None,
              overrides: tuple[str, ...], retune: bool) -> None:
     """Cross-validate a training recipe: k folds by article, every threshold tuned inside the folds.
 
@@ -342,7 +344,10 @@ def crossval(data_dir: Path, out_dir: Path, folds: int, seed: int, config_path: 
 
         config = training.load_config(config_path or training.DEFAULT_CONFIG, overrides)
         with _staged_progress() as advance:
-            summary = cv.run(config, data_dir, out_dir, folds=folds, seed=seed, retune=retune, progress=advance)
+            summary = cv.run(config, data_dir, out_dir, folds=folds, seed=seed, only=only or None, retune=retune,
+                             progress=advance)
+        if only:
+            stderr.print(f"Folds {', '.join(map(str, sorted(set(only))))} of {folds} only; run the others for a summary of all.")
         for key in cv.HEADLINE:
             click.echo(f"{key:<9} {summary['mean'][key]:.4f} ± {summary['sd'][key]:.4f}   folds: "
                        + " ".join(f"{row[key]:.3f}" for row in summary["per_fold"]))

@@ -94,6 +94,9 @@ def run(
     some of the folds, for a cheaper comparison on the same folds. ``retune`` tunes the
     decoding of folds already trained again, on their own tuning articles, and measures them
     again: for a change in decoding or scoring that needs no new training."""
+    outside = sorted({k for k in only or () if not 0 <= k < folds})
+    if outside:
+        raise InputError(f"--fold {outside[0]}: the folds are numbered 0 to {folds - 1}")
     corpus = training.load_corpus(data_dir, config["data"])
     assignment = assign_folds(list(corpus.articles), folds, seed)
     if (out_dir / "config.json").is_file():
@@ -105,7 +108,7 @@ def run(
     (out_dir / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
     digest = training.data_digest(data_dir)
     per_fold = []
-    chosen = sorted(only) if only is not None else list(range(folds))
+    chosen = sorted(set(only)) if only is not None else list(range(folds))
     for fold in chosen:
         fold_dir = out_dir / f"fold-{fold}"
         if not (fold_dir / "figures.json").is_file():
