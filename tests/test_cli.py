@@ -1,8 +1,13 @@
 """The propscope command, driven through click's CliRunner with the shipped model."""
 
 import json
+import signal
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
+import httpx
 import pytest
 from click.testing import CliRunner, Result
 
@@ -159,3 +164,28 @@ def test_high_sensitivity_shows_more_spans_than_low(tmp_path: Path) -> None:
         assert data["model"]["sensitivity"] == setting
         found[setting] = len(data["spans"])
     assert found["low"] < found["high"]
+
+
+def test_serve_on_a_port_in_use_says_so_before_claiming_to_serve(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run("serve", "--port", str(port), "--db", str(tmp_path / "s.db"))
+    assert_clean_error(result, f"127.0.0.1:{port}: cannot listen there (Address already in use)")
+    assert "serving on" not in result.output
+
+
+def test_serve_on_port_0_announces_the_port_it_took_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+    server = subprocess.Popen([Path(sys.executable).parent / "propscope", "serve", "--port", "0", "--db", str(tmp_path / "s.db")],
+                              stderr=subprocess.PIPE, text=True)
+    try:
+        assert server.stderr is not None
+        announced = server.stderr.readline()
+        assert announced.startswith("propscope serving on http://127.0.0.1:"), announced
+        url = announced.split()[-1]
+        assert httpx.get(url + "/healthz", timeout=30).json()["status"] == "ok"
+    finally:
+        server.send_signal(signal.SIGINT)
+        _, rest = server.communicate(timeout=30)
+    assert server.returncode == 0 and "propscope stopped." in rest, rest

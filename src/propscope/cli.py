@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import click
@@ -356,7 +356,8 @@ def crossval(data_dir: Path, out_dir: Path, folds: int, seed: int, only: tuple[i
 
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind; 0.0.0.0 exposes it on the network.")
-@click.option("--port", type=int, default=8000, show_default=True)
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True,
+              help="Port to listen on; 0 takes any free one.")
 @click.option("--api-key", envvar="PROPSCOPE_API_KEY", default=None,
               help="Require this key (X-API-Key header, Bearer token or ?key=). Also $PROPSCOPE_API_KEY.")
 @click.option("--allow-private-urls", is_flag=True, help="Let URL analysis fetch loopback and private addresses.")
@@ -376,14 +377,21 @@ def serve(host: str, port: int, api_key: str | None, allow_private_urls: bool, m
     import uvicorn
 
     from propscope.server import Settings, create_app
+    from propscope.server.runtime import listening_socket
 
     with reported_errors():
         check_sensitivity(sensitivity)
+        sock = listening_socket(host, port)
         app = create_app(Settings(db=db, model_dir=model_dir, api_key=api_key, allow_private_urls=allow_private_urls,
                                   max_body_bytes=max_body_bytes, queue_limit=queue_limit, sensitivity=sensitivity,
                                   workers=workers))
-        stderr.print(f"propscope serving on http://{host}:{port}" + (" (API key required)" if api_key else ""))
-        uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=5)
+        url_host = f"[{host}]" if ":" in host else host
+        stderr.print(f"propscope serving on http://{url_host}:{sock.getsockname()[1]}"
+                     + (" (API key required)" if api_key else ""))
+        config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=5)
+        with suppress(KeyboardInterrupt):  # uvicorn has shut down gracefully, then re-raises Ctrl-C
+            uvicorn.Server(config).run(sockets=[sock])
+        stderr.print("propscope stopped.")
 
 
 @cli.group()

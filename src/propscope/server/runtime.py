@@ -1,8 +1,10 @@
-"""What keeps the server responsive: a bounded inference queue and Prometheus metrics."""
+"""What keeps the server up and responsive: its listening socket, a bounded inference queue
+and Prometheus metrics."""
 
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
@@ -18,9 +20,29 @@ from prometheus_client import (
     generate_latest,
 )
 
+from propscope.errors import InputError
+
 T = TypeVar("T")
 
 LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A socket bound to ``host:port`` (port 0: any free one), so that a bad address or a port
+    in use is reported before the model loads and before the server says it is up."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+    except socket.gaierror as exc:
+        raise InputError(f"--host {host}: not an address of this machine ({exc.strerror})") from None
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        raise InputError(f"{host}:{port}: cannot listen there ({exc.strerror}); choose another --port or --host") from None
+    return sock
 
 
 class QueueFull(Exception):
