@@ -3,6 +3,7 @@
 import json
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from propscope.cli import cli
@@ -60,9 +61,15 @@ def test_training_is_reproducible(tiny_corpus: Path, tiny_encoder: Path, tmp_pat
     assert first["training_log"][-1]["token_loss"] == second["training_log"][-1]["token_loss"]
 
 
-def test_bad_override_is_explained(tiny_corpus: Path, tmp_path: Path) -> None:
-    result = CliRunner().invoke(cli, ["train", "--data", str(tiny_corpus), "--out", str(tmp_path), "--set", "train.nope=1"])
-    assert result.exit_code == 1 and "expected section.key=value" in result.output
+@pytest.mark.parametrize(("override", "message"), [
+    ("train.nope=1", "expected section.key=value with a key the config has"),
+    ("train.epochs=abc", "'abc' is not a TOML value (quote text: train.epochs=\"...\")"),
+    ("train.epochs=6.5", "train.epochs takes a whole number, like 6"),
+    ("train.bf16=1", "train.bf16 takes true or false, like false"),
+])
+def test_bad_override_is_explained(tiny_corpus: Path, tmp_path: Path, override: str, message: str) -> None:
+    result = CliRunner().invoke(cli, ["train", "--data", str(tiny_corpus), "--out", str(tmp_path), "--set", override])
+    assert result.exit_code == 1 and message in result.output and "Traceback" not in result.output
 
 
 def test_training_on_every_article_takes_the_decoding_from_the_config(

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import json
 import random
 import time
 import tomllib
@@ -46,6 +47,9 @@ SHORT_WINDOW = 64  # tokens; windows this short are batched apart from full ones
 # ---------------------------------------------------------------- config
 
 
+_TOML_KINDS = {bool: "true or false", int: "a whole number", float: "a number", str: "quoted text", list: "a list"}
+
+
 def load_config(path: Path, overrides: Sequence[str] = ()) -> dict[str, dict[str, Any]]:
     """Read a TOML recipe and apply ``section.key=value`` overrides (values parsed as TOML)."""
     try:
@@ -61,7 +65,15 @@ def load_config(path: Path, overrides: Sequence[str] = ()) -> dict[str, dict[str
             raise InputError(
                 f"--set {override!r}: expected section.key=value with a key the config has"
             )
-        config[section][key] = tomllib.loads(f"value = {raw}")["value"]
+        try:
+            value = tomllib.loads(f"value = {raw}")["value"]
+        except tomllib.TOMLDecodeError:
+            raise InputError(f"--set {override!r}: {raw!r} is not a TOML value (quote text: {dotted}=\"...\")") from None
+        default = config[section][key]
+        if type(value) is not type(default) and not (type(default) is float and type(value) is int):
+            raise InputError(f"--set {override!r}: {dotted} takes {_TOML_KINDS.get(type(default), 'a TOML value')}, "
+                             f"like {json.dumps(default)}")
+        config[section][key] = value
     return config
 
 
