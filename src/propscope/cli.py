@@ -181,7 +181,7 @@ def _batch_to_file(input_path: Path, output: Path, encoding: str, analyzer: Anal
         summary = run_batch(ingest.records(input_path, encoding=encoding), output, analyzer=analyzer,
                             library=library, progress=advance)
     stderr.print(
-        f"{summary.done} analysed, {summary.skipped} already done, {summary.errors} errors, "
+        f"{summary.done - summary.errors} analysed, {summary.errors} errors, {summary.skipped} already done, "
         f"{summary.per_second:.1f} articles/s. Output: {output}"
     )
     for example in summary.error_examples:
@@ -209,7 +209,7 @@ def _corpus_run(inputs: tuple[Path, ...], output: Path, engine: str, ray_address
     for source, articles, mean in summary.top_sources:
         table.add_row(source, str(articles), f"{mean:.2f}")
     stderr.print(
-        f"{summary.articles} articles analysed, {summary.errors} errors, {summary.per_second:.1f} articles/s; "
+        f"{summary.articles - summary.errors} articles analysed, {summary.errors} errors, {summary.per_second:.1f} articles/s; "
         f"{summary.shards_done} shards written, {summary.shards_skipped} already complete. Output: {output}"
     )
     for example in summary.error_examples:
