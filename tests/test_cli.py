@@ -189,3 +189,31 @@ def test_serve_on_port_0_announces_the_port_it_took_and_stops_on_ctrl_c(tmp_path
         server.send_signal(signal.SIGINT)
         _, rest = server.communicate(timeout=30)
     assert server.returncode == 0 and "propscope stopped." in rest, rest
+
+
+def test_output_paths_are_checked_before_the_work(tmp_path: Path, tiny_corpus: Path) -> None:
+    article = tmp_path / "article.txt"
+    article.write_text(PROPAGANDA)
+    assert_clean_error(run("analyze", str(article), "-o", str(tmp_path), "--no-store"), f"{tmp_path}: is a folder")
+    assert_clean_error(run("predict", str(tiny_corpus / "articles"), "-o", str(tmp_path)), f"{tmp_path}: is a folder")
+    assert_clean_error(run("analyze", str(article), "-o", str(article / "x.json"), "--no-store"),
+                       f"{article} is not a folder (a part of it is a file)")
+    nested = tmp_path / "new" / "deeper" / "analysis.json"
+    written = run("analyze", str(article), "-o", str(nested), "--format", "json", "--no-store")
+    assert written.exit_code == 0, written.output
+    assert json.loads(nested.read_text())["text"] == PROPAGANDA
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux /proc, where no file can be created")
+def test_a_file_system_refusal_is_one_line_naming_the_path(tmp_path: Path) -> None:
+    article = tmp_path / "article.txt"
+    article.write_text(PROPAGANDA)
+    assert_clean_error(run("analyze", str(article), "-o", "/proc/propscope.json", "--no-store"),
+                       "/proc/propscope.json: no such file or directory")
+
+
+def test_a_library_path_that_is_no_database_is_explained(tmp_path: Path) -> None:
+    not_a_library = tmp_path / "notes.txt"
+    not_a_library.write_text("shopping list\n" * 100)
+    assert_clean_error(run("library", "list", "--db", str(not_a_library)),
+                       f"{not_a_library}: not a propscope library (file is not a database)")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
@@ -35,6 +36,26 @@ def reported_errors() -> Iterator[None]:
     except PropscopeError as exc:
         stderr.print(Text.assemble(("Error:", "bold red"), f" {exc}"))
         sys.exit(1)
+    except OSError as exc:
+        if exc.filename is None:
+            raise
+        problem = exc.strerror or str(exc)
+        stderr.print(Text.assemble(("Error:", "bold red"), f" {exc.filename}: {problem[:1].lower()}{problem[1:]}"))
+        sys.exit(1)
+
+
+def _writable(path: Path) -> Path:
+    """``path``, once its folder is made (as batch runs do) and a file can be written there: checked
+    before the work, so that a long run does not fail at its end."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise InputError(f"{path}: {path.parent} is not a folder (a part of it is a file)") from None
+    if path.is_dir():
+        raise InputError(f"{path}: is a folder; give a file name to write")
+    if not os.access(path.parent, os.W_OK):
+        raise InputError(f"{path}: cannot write in {path.parent} (permission denied)")
+    return path
 
 
 def _progress() -> Progress:
@@ -115,6 +136,8 @@ def analyze(
     """Highlight propaganda techniques in SOURCE: a text or HTML file, a URL, or - for stdin."""
     with reported_errors():
         check_sensitivity(sensitivity)
+        if output is not None:
+            _writable(output)
         article = ingest.read(source, encoding=encoding, stdin=sys.stdin.buffer.read() if source == "-" else None)
         name = "stdin" if source == "-" else source
         analysis = analyze_with_library(
@@ -232,6 +255,7 @@ def predict(articles_dir: Path, output: Path, spans_file: Path | None, sensitivi
     Unreadable or empty articles are reported and skipped."""
     with reported_errors():
         check_sensitivity(sensitivity)
+        _writable(output)
         articles = ptc.read_articles(articles_dir, encoding=encoding,
                                      on_bad_file=lambda exc: stderr.print(f"Skipped {exc}"))
         analyzer = _analyzer(model_dir, sensitivity)
@@ -437,6 +461,8 @@ def library_stats(chart: Path | None, as_json: bool, db: Path | None) -> None:
         stats = lib.stats()
         if chart is not None and chart.suffix.lower() != ".svg":
             raise InputError(f"{chart}: charts are written as SVG; give a file name ending in .svg")
+        if chart is not None:
+            _writable(chart)
         if as_json:
             click.echo(json.dumps(stats, indent=2))
         else:
@@ -462,7 +488,7 @@ def library_stats(chart: Path | None, as_json: bool, db: Path | None) -> None:
 def library_export(output: Path, db: Path | None) -> None:
     """Export every stored analysis to OUTPUT: .jsonl (whole analyses), .csv or .parquet."""
     with reported_errors(), Library(db) as lib:
-        n = export(lib, output)
+        n = export(lib, _writable(output))
         stderr.print(f"Exported {n} analyses to {output}")
 
 

@@ -133,7 +133,11 @@ class Library:
             raise InputError(f"{self.path}: cannot open the library ({exc})") from None
         self.conn.row_factory = sqlite3.Row
         self.conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        self.conn.execute("PRAGMA journal_mode = WAL")
+        try:
+            self.conn.execute("PRAGMA journal_mode = WAL")  # the first statement that reads the file
+        except sqlite3.DatabaseError as exc:
+            self.conn.close()
+            raise InputError(f"{self.path}: not a propscope library ({exc}); give another --db") from None
         self.conn.execute("PRAGMA foreign_keys = ON")
         self._migrate()
 
