@@ -91,6 +91,21 @@ def test_empty_text_is_refused(analyzer: Analyzer) -> None:
         analyzer.analyze("  \n ")
 
 
+@pytest.mark.parametrize(("value", "message"), [(b"bytes", "the text is bytes; decode it first"),
+                                                (None, "the text must be a str, not NoneType"),
+                                                (["a list"], "the text must be a str, not list")])
+def test_text_that_is_no_str_is_a_type_error(analyzer: Analyzer, value: object, message: str) -> None:
+    with pytest.raises(TypeError, match=message):
+        analyzer.analyze(value)  # type: ignore[arg-type]
+
+
+def test_module_level_analyze_takes_a_sensitivity() -> None:
+    text = PROPAGANDA
+    assert len(propscope.analyze(text, sensitivity="high").spans) >= len(propscope.analyze(text).spans)
+    with pytest.raises(InputError, match="choose one of low, balanced, high"):
+        propscope.analyze(text, sensitivity="loud")
+
+
 def test_model_folder_problems_are_explained(analyzer: Analyzer, tmp_path: Path) -> None:
     with pytest.raises(ModelError, match=r"missing model.onnx"):
         Analyzer(tmp_path)

@@ -404,6 +404,7 @@ def default_analyzer() -> Analyzer:
     return Analyzer()
 
 
-def analyze(text: str) -> Analysis:
-    """Analyse one text with the shipped model."""
-    return default_analyzer().analyze(text)
+def analyze(text: str, *, sensitivity: str | None = None) -> Analysis:
+    """Analyse one text with the shipped model, at ``sensitivity`` (low, balanced or high;
+    default balanced)."""
+    return default_analyzer().analyze(text, sensitivity=sensitivity)

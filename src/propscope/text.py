@@ -55,7 +55,12 @@ def read_text(path: Path, *, encoding: str = "utf-8") -> str:
 
 
 def require_text(text: str, *, name: str) -> str:
-    """Return ``text`` unchanged, or raise EmptyText when there is nothing to analyse."""
+    """Return ``text`` unchanged, or raise EmptyText when there is nothing to analyse (and
+    TypeError when it is not a str)."""
+    if isinstance(text, bytes | bytearray):
+        raise TypeError(f"{name}: the text is bytes; decode it first, e.g. data.decode('utf-8')")
+    if not isinstance(text, str):
+        raise TypeError(f"{name}: the text must be a str, not {type(text).__name__}")
     if not text.strip():
         raise EmptyText(f"{name}: the text is empty or only whitespace; nothing to analyse")
     return text
