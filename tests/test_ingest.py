@@ -1,5 +1,6 @@
 """Reading articles: real HTML pages served on loopback, files, and collections."""
 
+import csv
 import json
 import re
 import socket
@@ -94,6 +95,18 @@ def test_csv_rows_with_missing_columns(tmp_path: Path) -> None:
     bad.write_text("name,body\nx,y\n")
     with pytest.raises(InputError, match="needs an id column and a text or url column"):
         list(ingest.records(bad))
+
+
+def test_csv_keeps_long_articles_and_counts_lines_across_quoted_line_breaks(tmp_path: Path) -> None:
+    long_text = "A long article sentence about the harbour vote. " * 4000  # 196,000 characters
+    path = tmp_path / "in.csv"
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle).writerows([["id", "text"], ["long", long_text], ["two", "First line.\nSecond line."],
+                                      ["short"]])
+    records = list(ingest.records(path))
+    assert records[0].article is not None and records[0].article.text == long_text
+    assert records[1].article is not None and records[1].article.text == "First line.\nSecond line."
+    assert records[2].error == "in.csv line 5: expected 2 columns"
 
 
 def test_undecodable_rows_become_errors(tmp_path: Path) -> None:

@@ -30,6 +30,7 @@ FETCH_TIMEOUT_S = 15.0
 MAX_DOWNLOAD_BYTES = 5_000_000
 HTML_SUFFIXES = (".html", ".htm")
 COLLECTION_SUFFIXES = (".jsonl", ".csv", ".parquet")
+CSV_FIELD_LIMIT = 2**31 - 1  # Python's default of 128 KiB per field is shorter than some articles
 _UNDECODABLE = re.compile("[\udc80-\udcff]")
 USER_AGENT = "propscope (+https://pypi.org/project/propscope)"
 
@@ -305,13 +306,16 @@ def jsonl_records(lines: Iterable[str], name: str, *, fetch_urls: bool = True) -
 
 
 def _csv_records(path: Path, encoding: str) -> Iterator[Record]:
+    csv.field_size_limit(max(csv.field_size_limit(), CSV_FIELD_LIMIT))
     with path.open(encoding=encoding, errors="surrogateescape", newline="") as handle:
         reader = csv.DictReader(handle)
         columns = set(reader.fieldnames or ())
         if "id" not in columns or not columns & {"text", "url"}:
             raise InputError(f"{path}: needs an id column and a text or url column, found {sorted(columns)}")
-        for number, row in enumerate(reader, start=2):
-            where = f"{path.name} line {number}"
+        first_line = reader.line_num + 1  # a quoted field may hold line breaks
+        for row in reader:
+            where = f"{path.name} line {first_line}"
+            first_line = reader.line_num + 1
             if None in row or any(value is None for value in row.values()):
                 yield Record(str(row.get("id") or where), error=f"{where}: expected {len(columns)} columns")
                 continue
