@@ -9,7 +9,6 @@ from click.testing import CliRunner
 from propscope import crossval
 from propscope.cli import cli
 from propscope.errors import InputError
-from propscope.training import DEFAULT_CONFIG
 
 from .conftest import TINY_ARTICLES, write_tiny_corpus
 
@@ -95,18 +94,50 @@ def test_final_model_card_reports_the_crossval(
 ) -> None:
     corpus, out, _ = tiny_cv
     summary = json.loads((out / "summary.json").read_text())
-    config = tmp_path / "recipe.toml"
-    config.write_text(DEFAULT_CONFIG.read_text() + "".join(
-        f"\n[decoding.{name}]\n" + "".join(f"{k} = {v}\n" for k, v in params.items())
-        for name, params in summary["decoding"].items()))
-    args = ["train", "--data", str(corpus), "--out", str(tmp_path / "model"), "--config", str(config),
-            "--crossval", str(out)]
-    result = CliRunner().invoke(cli, with_recipe(args, tiny_encoder, "data.validation_fraction=0"))
+    earlier = tmp_path / "cv-earlier"  # another recipe's run on the same folds, as a baseline
+    earlier.mkdir()
+    earlier_summary = {**summary, "mean": {key: value / 2 for key, value in summary["mean"].items()}}
+    (earlier / "summary.json").write_text(json.dumps(earlier_summary))
+    args = ["train", "--data", str(corpus), "--out", str(tmp_path / "model"), "--crossval", str(out)]
+    result = CliRunner().invoke(cli, with_recipe([*args, "--baseline", str(earlier)], tiny_encoder,
+                                                 "data.validation_fraction=0"))
     assert result.exit_code == 0, result.output
     card = (tmp_path / "model" / "MODEL_CARD.md").read_text()
-    assert "## Cross-validated figures" in card and f"| {summary['mean']['si']:.3f} |" in card
+    assert "## Cross-validated figures" in card
+    si_row = next(line for line in card.splitlines() if line.startswith("| SI F1"))
+    assert si_row == (f"| SI F1 (span identification) | {summary['mean']['si']:.3f} | {summary['sd']['si']:.3f} |"
+                      f" {summary['mean']['si'] / 2:.3f} ± {summary['sd']['si']:.3f} |")
+    assert "`cv-earlier`, same folds" in card
+    shipped = json.loads((tmp_path / "model" / "config.json").read_text())["decoding"]
+    assert shipped == summary["decoding"]
     other = CliRunner().invoke(cli, with_recipe(args, tiny_encoder, "data.validation_fraction=0", "train.epochs=2"))
     assert other.exit_code == 1 and "that cross-validation ran another recipe (it differs in train.epochs)" in other.output
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"seed": 7}, "is not on the same folds as --crossval (seed 7, not 2020)"),
+    ({"per_fold": []}, "has 0 folds on record and --crossval has 2"),
+    ({"per_fold": None}, "not a finished cross-validation run"),
+])
+def test_baseline_on_other_folds_is_refused(
+    tiny_cv: tuple[Path, Path, list[str]], tiny_encoder: Path, tmp_path: Path, change: dict[str, object], message: str
+) -> None:
+    corpus, out, _ = tiny_cv
+    summary = json.loads((out / "summary.json").read_text())
+    baseline = {key: value for key, value in (summary | change).items() if value is not None}
+    (tmp_path / "summary.json").write_text(json.dumps(baseline))
+    args = ["train", "--data", str(corpus), "--out", str(tmp_path / "model"), "--crossval", str(out),
+            "--baseline", str(tmp_path)]
+    result = CliRunner().invoke(cli, with_recipe(args, tiny_encoder))
+    assert result.exit_code == 1 and message in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "model").exists()
+
+
+def test_baseline_without_crossval_is_refused(tiny_cv: tuple[Path, Path, list[str]], tmp_path: Path) -> None:
+    corpus, out, _ = tiny_cv
+    result = CliRunner().invoke(cli, ["train", "--data", str(corpus), "--out", str(tmp_path / "model"),
+                                      "--baseline", str(out)])
+    assert result.exit_code == 1 and "give --crossval too" in result.output
 
 
 def test_crossval_with_more_folds_than_articles_is_explained(tiny_corpus: Path, tmp_path: Path) -> None:

@@ -84,7 +84,7 @@ def test_training_on_every_article_takes_the_decoding_from_the_config(
     missing = CliRunner().invoke(cli, ["train", "--data", str(tiny_corpus), "--out", str(tmp_path / "m"),
                                        "--set", "data.validation_fraction=0", "--set", "data.extra=[]",
                                        "--set", "data.extra_weights=[]"])
-    assert missing.exit_code == 1 and "needs [decoding.low], [decoding.balanced] and [decoding.high]" in missing.output
+    assert missing.exit_code == 1 and "give --crossval with a finished cross-validation of this recipe" in missing.output
     recipe = train(tiny_corpus, tiny_encoder, tmp_path / "model", "data.validation_fraction=0",
                    config=config)
     assert recipe["validation_articles"] == [] and len(recipe["train_articles"]) == 4

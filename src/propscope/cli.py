@@ -325,14 +325,20 @@ def evaluate(articles_dir: Path, gold: Path, pred: Path, as_json: bool, encoding
 @click.option("--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE", help="Override a config value.")
 @click.option("--crossval", "crossval_dir", type=click.Path(path_type=Path), default=None,
               help="A `propscope crossval` run of this recipe, whose figures the model card reports.")
+@click.option("--baseline", "baseline_dir", type=click.Path(path_type=Path), default=None,
+              help="A `propscope crossval` run of an earlier recipe on the same folds, reported beside --crossval.")
 def train(data_dir: Path, out_dir: Path, config_path: Path | None, overrides: tuple[str, ...],
-          crossval_dir: Path | None) -> None:
+          crossval_dir: Path | None, baseline_dir: Path | None) -> None:
     """Train a model on the PTC training split and write it, with its model card, to OUT."""
     with reported_errors():
         from propscope import crossval, training
 
         config = training.load_config(config_path or training.DEFAULT_CONFIG, overrides)
         summary = crossval.read_summary(crossval_dir, config) if crossval_dir else None
+        if baseline_dir:
+            if summary is None:
+                raise InputError("--baseline is reported beside a cross-validation of this recipe; give --crossval too")
+            summary["baseline"] = crossval.read_baseline(baseline_dir, summary)
         with _staged_progress() as advance:
             figures = training.train(config, data_dir, out_dir, crossval=summary, progress=advance)
         if figures:

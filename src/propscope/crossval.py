@@ -46,6 +46,24 @@ def read_summary(out_dir: Path, config: Mapping[str, Mapping[str, Any]]) -> dict
     return summary
 
 
+def read_baseline(out_dir: Path, summary: Mapping[str, Any]) -> dict[str, Any]:
+    """The summary of another recipe's finished cross-validation on the same folds as ``summary``,
+    for the model card to report beside it; refuses one on other folds."""
+    try:
+        baseline: dict[str, Any] = json.loads((out_dir / "summary.json").read_text(encoding="utf-8"))
+        per_fold = baseline["per_fold"]
+    except (OSError, ValueError, KeyError) as exc:
+        raise InputError(f"{out_dir}: not a finished cross-validation run ({exc})") from None
+    if len(per_fold) != summary["folds"]:
+        raise InputError(f"{out_dir}: that cross-validation has {len(per_fold)} folds on record and --crossval has "
+                         f"{summary['folds']}; finish its folds, or give one on the same folds")
+    for key in ("seed", "articles"):
+        if key in baseline and baseline[key] != summary.get(key):
+            raise InputError(f"{out_dir}: that cross-validation is not on the same folds as --crossval "
+                             f"({key} {baseline[key]}, not {summary.get(key)})")
+    return {"run": out_dir.name, "folds": len(per_fold), "mean": baseline["mean"], "sd": baseline["sd"]}
+
+
 def check_same_recipe(out_dir: Path, config: Mapping[str, Mapping[str, Any]]) -> None:
     """Raise unless the cross-validation in ``out_dir`` ran the recipe ``config``."""
     try:

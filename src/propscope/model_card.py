@@ -31,13 +31,15 @@ def _crossval_section(summary: Mapping[str, Any]) -> str:
     names = {"si": "SI F1 (span identification)", "tc": "TC micro-F1 (technique of gold spans)",
              "flc": "FLC F1 (spans with the right technique)", "slc": "SLC F1 (sentences with any technique)",
              "spearman": "Spearman, article score vs gold spans per sentence"}
-    head = "| measure | mean | sd |" + (" 0.1 recipe, same folds |" if baseline else "")
+    head = "| measure | mean | sd |" + (f" `{baseline['run']}`, same folds |" if baseline else "")
     rule = "|---|---|---|" + ("---|" if baseline else "")
     rows = "\n".join(
         f"| {names[key]} | {mean[key]:.3f} | {sd[key]:.3f} |"
         + (f" {baseline['mean'][key]:.3f} ± {baseline['sd'][key]:.3f} |" if baseline else "")
         for key in names
     )
+    compared = (f", and mean ± sd of the cross-validation `{baseline['run']}` (the recipe this one is "
+                "measured against) on the same folds" if baseline else "")
     settings = "\n".join(
         f"| {name} | {s['si']['precision']:.3f} | {s['si']['recall']:.3f} | {s['si']['f1']:.3f} | "
         f"{s['flc']['precision']:.3f} | {s['flc']['recall']:.3f} | {s['flc']['f1']:.3f} |"
@@ -48,7 +50,7 @@ def _crossval_section(summary: Mapping[str, Any]) -> str:
 {summary['folds']}-fold cross-validation over the {summary.get('articles', 'PTC')} PTC training articles (folds by article,
 seed {summary.get('seed', '?')}): each fold's model is trained by this recipe on the other folds, with its decoding
 tuned on a validation part of those, and predicts the fold. Nothing about a fold's articles is chosen
-with their labels. Mean and standard deviation over folds:
+with their labels. Mean and standard deviation over folds{compared}:
 
 {head}
 {rule}

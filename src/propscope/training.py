@@ -483,13 +483,17 @@ def train(
     """Train, export ONNX, tune decoding on the held-out articles, and write the model folder.
 
     Returns the validation figures. ``crossval`` is the summary of this recipe's cross-validation,
-    for the model card. ``progress(stage, done, total)`` is called as work advances.
+    for the model card; a model trained on every article takes its decoding settings from it,
+    unless the config has its own. ``progress(stage, done, total)`` is called as work advances.
     """
     corpus = load_corpus(data_dir, config["data"])
+    if not corpus.validation_ids and crossval and "decoding" not in config:
+        config = {**config, "decoding": crossval["decoding"]}
     if not corpus.validation_ids and set(config.get("decoding", {})) != set(decoding.SENSITIVITIES):
         raise InputError(
-            "data.validation_fraction = 0 holds no article out to tune the decoding on, so the config needs "
-            "[decoding.low], [decoding.balanced] and [decoding.high] (a cross-validation's summary.json has them)"
+            "data.validation_fraction = 0 holds no article out to tune the decoding on, so give --crossval with "
+            "a finished cross-validation of this recipe, or put [decoding.low], [decoding.balanced] and "
+            "[decoding.high] in the config"
         )
     model, log = fit(config, corpus, progress=progress)
     digests = [data_digest(data_dir / path) for path in config["data"].get("extra", [])]
