@@ -61,7 +61,7 @@ def read_baseline(out_dir: Path, summary: Mapping[str, Any]) -> dict[str, Any]:
         if key in baseline and baseline[key] != summary.get(key):
             raise InputError(f"{out_dir}: that cross-validation is not on the same folds as --crossval "
                              f"({key} {baseline[key]}, not {summary.get(key)})")
-    return {"run": out_dir.name, "folds": len(per_fold), "mean": baseline["mean"], "sd": baseline["sd"]}
+    return {"run": out_dir.resolve().name, "folds": len(per_fold), "mean": baseline["mean"], "sd": baseline["sd"]}
 
 
 def check_same_recipe(out_dir: Path, config: Mapping[str, Mapping[str, Any]]) -> None:
