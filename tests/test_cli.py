@@ -82,6 +82,8 @@ def test_evaluate_prints_all_four_measures(tiny_corpus: Path, tmp_path: Path) ->
     assert figures["tc"]["micro_f1"] == 1.0
     text = run("evaluate", str(tiny_corpus / "articles"), "--gold", str(gold), "--pred", str(gold)).output
     assert "SI " in text and "FLC" in text and "SLC" in text and "TC   micro-F1 1.0000" in text
+    assert set(figures["flc_per_technique"]) == {t for _, spans in TINY_ARTICLES.values() for t, _ in spans}
+    assert "     Loaded_Language                      F1 1.0000  precision 1.0000  recall 1.0000  gold spans 1" in text
 
 
 def test_evaluate_without_row_for_row_labels_skips_tc(tiny_corpus: Path, tmp_path: Path) -> None:

@@ -62,6 +62,7 @@ def test_crossval_predicts_every_article_out_of_fold(tiny_cv: tuple[Path, Path, 
     # Every gold span of every article gets exactly one out-of-fold technique.
     n_gold = sum(len(spans) for _, spans in TINY_ARTICLES.values())
     assert len((out / "tc.tsv").read_text().splitlines()) == n_gold
+    assert sum(t["gold_spans"] for t in summary["flc_per_technique"].values()) == n_gold
     for fold in range(2):
         recipe = json.loads((out / f"fold-{fold}" / "model" / "recipe.json").read_text())
         tested = {i for i, f in folds.items() if int(f) == fold}
@@ -108,6 +109,8 @@ def test_final_model_card_reports_the_crossval(
     assert si_row == (f"| SI F1 (span identification) | {summary['mean']['si']:.3f} | {summary['sd']['si']:.3f} |"
                       f" {summary['mean']['si'] / 2:.3f} ± {summary['sd']['si']:.3f} |")
     assert "`cv-earlier`, same folds" in card
+    for label, t in summary["flc_per_technique"].items():
+        assert f"| {label} | {t['gold_spans']} | {t['precision']:.3f} | {t['recall']:.3f} | {t['f1']:.3f} |" in card
     shipped = json.loads((tmp_path / "model" / "config.json").read_text())["decoding"]
     assert shipped == summary["decoding"]
     other = CliRunner().invoke(cli, with_recipe(args, tiny_encoder, "data.validation_fraction=0", "train.epochs=2"))

@@ -58,6 +58,16 @@ def test_fragment_level_credits_only_the_same_technique() -> None:
     assert (wrong.precision, wrong.recall) == (0.0, 0.0)
 
 
+def test_fragment_level_per_technique_lists_the_most_frequent_first() -> None:
+    gold = rows(("A", "Doubt", 0, 10), ("A", "Loaded_Language", 20, 30), ("B", "Loaded_Language", 0, 10))
+    pred = rows(("A", "Loaded_Language", 20, 30), ("A", "Slogans", 0, 10))
+    table = scoring.fragment_level_per_technique(gold, pred)
+    assert list(table) == ["Loaded_Language", "Doubt", "Slogans"]
+    loaded, n_loaded = table["Loaded_Language"]
+    assert (loaded.precision, loaded.recall, n_loaded) == (1.0, 0.5, 2)
+    assert table["Doubt"][0].f1 == 0.0 and table["Slogans"] == (scoring.Scores(0.0, 0.0), 0)
+
+
 def test_technique_classification_micro_macro_and_per_technique() -> None:
     gold = rows(("A", "Loaded_Language", 0, 5), ("A", "Name_Calling,Labeling", 0, 5), ("A", "Doubt", 10, 20))
     pred = rows(("A", "Loaded_Language", 0, 5), ("A", "Doubt", 0, 5), ("A", "Doubt", 10, 20))

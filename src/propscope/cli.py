@@ -308,6 +308,10 @@ def evaluate(articles_dir: Path, gold: Path, pred: Path, as_json: bool, encoding
         for key, title in (("si", "SI "), ("flc", "FLC"), ("slc", "SLC")):
             s = figures[key]
             click.echo(f"{title}  F1 {s['f1']:.4f}  precision {s['precision']:.4f}  recall {s['recall']:.4f}")
+            if key == "flc":
+                for label, t in figures["flc_per_technique"].items():
+                    click.echo(f"     {label:<36} F1 {t['f1']:.4f}  precision {t['precision']:.4f}  "
+                               f"recall {t['recall']:.4f}  gold spans {t['gold_spans']}")
         if "micro_f1" in figures["tc"]:
             click.echo(f"TC   micro-F1 {figures['tc']['micro_f1']:.4f}  macro-F1 {figures['tc']['macro_f1']:.4f}")
             for label, s in figures["tc"]["per_technique"].items():

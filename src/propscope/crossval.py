@@ -250,10 +250,25 @@ def summarise(per_fold: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
                for measure in ("si", "flc", "slc")}
         for name in SENSITIVITIES
     }
-    return {
+    summary = {
         "folds": len(rows),
         "mean": {key: round(statistics.fmean(r[key] for r in rows), 4) for key in HEADLINE},
         "sd": {key: round(statistics.stdev(r[key] for r in rows), 4) if len(rows) > 1 else 0.0 for key in HEADLINE},
         "per_fold": rows,
         "settings": settings,
+    }
+    if all("flc_per_technique" in f["balanced"] for f in per_fold):  # folds measured by older code lack it
+        summary["flc_per_technique"] = _flc_per_technique([f["balanced"]["flc_per_technique"] for f in per_fold])
+    return summary
+
+
+def _flc_per_technique(tables: Sequence[Mapping[str, Mapping[str, float]]]) -> dict[str, dict[str, float]]:
+    """FLC of each technique at the default setting, mean over the folds it occurs in, with its
+    gold spans over all folds; the most frequent first."""
+    labels = {label for table in tables for label in table}
+    gold = {label: sum(t[label]["gold_spans"] for t in tables if label in t) for label in labels}
+    return {
+        label: {key: round(statistics.fmean(t[label][key] for t in tables if label in t), 4)
+                for key in ("precision", "recall", "f1")} | {"gold_spans": gold[label]}
+        for label in sorted(gold, key=lambda label: (-gold[label], label))
     }

@@ -42,10 +42,21 @@ def _crossval_section(summary: Mapping[str, Any]) -> str:
                 "measured against) on the same folds" if baseline else "")
     settings = "\n".join(
         f"| {name} | {s['si']['precision']:.3f} | {s['si']['recall']:.3f} | {s['si']['f1']:.3f} | "
-        f"{s['flc']['precision']:.3f} | {s['flc']['recall']:.3f} | {s['flc']['f1']:.3f} |"
+        f"{s['flc']['precision']:.3f} | {s['flc']['recall']:.3f} | {s['flc']['f1']:.3f} | {s['slc']['f1']:.3f} |"
         for name in SENSITIVITIES
         if (s := summary.get("settings", {}).get(name))
     )
+    per_technique = "\n".join(
+        f"| {label} | {t['gold_spans']} | {t['precision']:.3f} | {t['recall']:.3f} | {t['f1']:.3f} |"
+        for label, t in summary.get("flc_per_technique", {}).items()
+    )
+    techniques = f"""
+### FLC per technique (out-of-fold, default setting, mean over folds)
+
+| technique | gold spans | precision | recall | F1 |
+|---|---|---|---|---|
+{per_technique}
+""" if per_technique else ""
     return f"""## Cross-validated figures
 {summary['folds']}-fold cross-validation over the {summary.get('articles', 'PTC')} PTC training articles (folds by article,
 seed {summary.get('seed', '?')}): each fold's model is trained by this recipe on the other folds, with its decoding
@@ -58,10 +69,10 @@ with their labels. Mean and standard deviation over folds{compared}:
 
 ### Sensitivity settings (out-of-fold, mean over folds)
 
-| setting | SI precision | SI recall | SI F1 | FLC precision | FLC recall | FLC F1 |
-|---|---|---|---|---|---|---|
+| setting | SI precision | SI recall | SI F1 | FLC precision | FLC recall | FLC F1 | SLC F1 |
+|---|---|---|---|---|---|---|---|
 {settings}
-"""
+{techniques}"""
 
 
 def _validation_section(figures: Mapping[str, Any], recipe: Mapping[str, Any]) -> str:

@@ -2,13 +2,13 @@
 
 - SI: span identification F1, techniques ignored, with partial-overlap credit.
 - TC: technique classification micro-F1 over given spans, plus macro-F1 and per technique.
-- FLC: SI's formula, but credit only between spans of the same technique.
+- FLC: SI's formula, but credit only between spans of the same technique; also per technique.
 - SLC: F1 of the positive class over lines that some span overlaps.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -108,6 +108,20 @@ def fragment_level(gold: Iterable[LabelledSpan], pred: Iterable[LabelledSpan]) -
     return _overlap_credit(_grouped(gold, by_technique=True), _grouped(pred, by_technique=True))
 
 
+def fragment_level_per_technique(
+    gold: Sequence[LabelledSpan], pred: Sequence[LabelledSpan]
+) -> dict[str, tuple[Scores, int]]:
+    """FLC of each technique that is in ``gold`` or ``pred``, with its number of gold spans;
+    the most frequent technique in ``gold`` first."""
+    counts = Counter(row.technique for row in gold)
+    present = sorted(counts.keys() | {row.technique for row in pred}, key=lambda label: (-counts[label], label))
+    return {
+        label: (fragment_level([g for g in gold if g.technique == label], [p for p in pred if p.technique == label]),
+                counts[label])
+        for label in present
+    }
+
+
 def technique_classification(
     gold: Sequence[LabelledSpan], pred: Sequence[LabelledSpan]
 ) -> ClassificationScores:
@@ -156,11 +170,13 @@ def _positive_lines(articles: Mapping[str, str], rows: Iterable[LabelledSpan]) -
 def evaluate(
     articles: Mapping[str, str], gold: Sequence[LabelledSpan], pred: Sequence[LabelledSpan]
 ) -> dict[str, Any]:
-    """SI, FLC and SLC of predicted spans against gold spans, as one dict."""
+    """SI, FLC and SLC of predicted spans against gold spans, and FLC per technique, as one dict."""
     return {
         "si": span_identification(gold, pred).to_dict(),
         "flc": fragment_level(gold, pred).to_dict(),
         "slc": sentence_level(articles, gold, pred).to_dict(),
+        "flc_per_technique": {label: scores.to_dict() | {"gold_spans": n}
+                              for label, (scores, n) in fragment_level_per_technique(gold, pred).items()},
     }
 
 
