@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 import json
 import shutil
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,7 @@ MIN_CONFIDENCE = (0.0, 0.1, 0.2)
 MAX_NONE = (1.0, 0.6, 0.4)
 TECHNIQUE_HIGH = (DISABLED, 0.7, 0.6, 0.5, 0.4, 0.3)
 REPETITION = (DISABLED, 0.7, 0.55, 0.4, 0.3, 0.2)
+ROUNDS = 3
 
 # What tuning decodes: each article's encoding and the analyzer that made it (cross-validation
 # tunes over the out-of-fold articles of several models at once).
@@ -106,14 +107,28 @@ def _decode(encoded: Encoded, params: DecodingParams) -> dict[str, list[Detectio
     return {i: analyzer.decode(encoding, params) for i, (analyzer, encoding) in encoded.items()}
 
 
-def _stage_one(encoded: Encoded) -> Iterator[tuple[DecodingParams, list[ptc.LabelledSpan]]]:
-    """Every choice on the grid of the tagger's own spans, with the rows it predicts."""
-    for high, fraction, gap in itertools.product(HIGH, LOW_FRACTION, MAX_GAP):
-        params = DecodingParams(high=high, low=round(high * fraction, 4), max_gap=gap)
-        detections = _decode(encoded, params)
-        for second, least, none in itertools.product(SECOND_LABEL, MIN_CONFIDENCE, MAX_NONE):
-            tuned = replace(params, second_label=second, min_confidence=least, max_none=none)
-            yield tuned, labelled_rows(detections, tuned)
+def _stage_one(
+    encoded: Encoded, gold: Sequence[ptc.LabelledSpan], current: Mapping[str, DecodingParams]
+) -> dict[str, DecodingParams]:
+    """Per setting, the best choice on the full grid of the tagger's own spans, with the
+    setting's ``current`` thresholds for technique channels and recurring phrases in place.
+    Settings that share those thresholds share each decoding."""
+    groups: dict[tuple[float, float], list[str]] = {}
+    for name, params in current.items():
+        groups.setdefault((params.technique_high, params.repetition), []).append(name)
+    best: dict[str, tuple[float, DecodingParams]] = {}
+    for (technique_high, repetition), names in groups.items():
+        for high, fraction, gap in itertools.product(HIGH, LOW_FRACTION, MAX_GAP):
+            params = DecodingParams(high=high, low=round(high * fraction, 4), max_gap=gap,
+                                    technique_high=technique_high, repetition=repetition)
+            detections = _decode(encoded, params)
+            for second, least, none in itertools.product(SECOND_LABEL, MIN_CONFIDENCE, MAX_NONE):
+                tuned = replace(params, second_label=second, min_confidence=least, max_none=none)
+                values = _objectives(gold, labelled_rows(detections, tuned))
+                for name in names:
+                    if name not in best or values[name] > best[name][0]:
+                        best[name] = (values[name], tuned)
+    return {name: params for name, (_, params) in best.items()}
 
 
 def _objectives(gold: Sequence[ptc.LabelledSpan], rows: Sequence[ptc.LabelledSpan]) -> dict[str, float]:
@@ -127,20 +142,22 @@ def tune(encoded: Encoded, gold: Sequence[ptc.LabelledSpan]) -> dict[str, Decodi
     """The decoding parameters of every sensitivity setting, chosen on ``encoded`` articles.
 
     First the tagger's spans on a full grid; then, one after the other, the threshold for
-    spans of single technique channels and the one for recurring phrases as Repetition.
+    spans of single technique channels and the one for recurring phrases as Repetition. The
+    three depend on each other, so the rounds repeat with the others in place until no choice
+    changes (at most ``ROUNDS``).
     """
     gold = [row for row in gold if row.article_id in encoded]
-    best: dict[str, tuple[float, DecodingParams]] = {}
-    for params, rows in _stage_one(encoded):
-        for name, value in _objectives(gold, rows).items():
-            if name not in best or value > best[name][0]:
-                best[name] = (value, params)
-    settings = {}
     has_channels = any(analyzer.n_channels > 1 for analyzer, _ in encoded.values())
-    for name, (_, params) in best.items():
-        if has_channels:
-            params = _best_of(encoded, gold, name, [replace(params, technique_high=t) for t in TECHNIQUE_HIGH])
-        settings[name] = _best_of(encoded, gold, name, [replace(params, repetition=r) for r in REPETITION])
+    settings = {name: DecodingParams() for name in BETA}
+    for _ in range(ROUNDS):
+        chosen = _stage_one(encoded, gold, settings)
+        for name, params in chosen.items():
+            if has_channels:
+                params = _best_of(encoded, gold, name, [replace(params, technique_high=t) for t in TECHNIQUE_HIGH])
+            chosen[name] = _best_of(encoded, gold, name, [replace(params, repetition=r) for r in REPETITION])
+        if chosen == settings:
+            break
+        settings = chosen
     return settings
 
 
