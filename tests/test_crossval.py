@@ -109,6 +109,7 @@ def test_final_model_card_reports_the_crossval(
     assert si_row == (f"| SI F1 (span identification) | {summary['mean']['si']:.3f} | {summary['sd']['si']:.3f} |"
                       f" {summary['mean']['si'] / 2:.3f} ± {summary['sd']['si']:.3f} |")
     assert "`cv-earlier`, same folds" in card
+    assert "then `propscope train --data PTC_DIR --out models/propscope-minilm --crossval CV_DIR`" in card
     for label, t in summary["flc_per_technique"].items():
         assert f"| {label} | {t['gold_spans']} | {t['precision']:.3f} | {t['recall']:.3f} | {t['f1']:.3f} |" in card
     shipped = json.loads((tmp_path / "model" / "config.json").read_text())["decoding"]

@@ -99,6 +99,15 @@ TC micro-F1 {figures['tc']['micro_f1']:.3f}, macro-F1 {figures['tc']['macro_f1']
 """
 
 
+def _command(name: str, recipe: Mapping[str, Any]) -> str:
+    """The commands that train this model: one trained on every article takes its decoding
+    from the cross-validation of its recipe."""
+    train = f"`propscope train --data PTC_DIR --out models/{name}"
+    if recipe["validation_articles"]:
+        return train + "`"
+    return f"`propscope crossval --data PTC_DIR --out CV_DIR`, then {train} --crossval CV_DIR`"
+
+
 def render(out_dir: Path, recipe: Mapping[str, Any], figures: Mapping[str, Any]) -> str:
     config = json.loads((out_dir / "config.json").read_text(encoding="utf-8"))
     cfg = recipe["config"]
@@ -154,7 +163,7 @@ are masked in the loss, neither positive nor negative:{extra}
 None of these corpora has an open licence: none of their text is in this repository.
 
 ## Recipe
-`propscope train --data PTC_DIR --out models/{config['name']}` with `configs/minilm.toml`
+{_command(config['name'], recipe)} with `configs/minilm.toml`
 (resolved copy in `recipe.json`): {cfg['train']['epochs']} epochs, batch {cfg['train']['batch_size']} windows,
 AdamW, encoder lr {cfg['train']['encoder_lr']}, head lr {cfg['train']['head_lr']}, linear warm-up and decay,
 {'bf16 autocast' if cfg['train']['bf16'] else 'fp32'}, seed {cfg['train']['seed']}, on 2 CPU cores.
