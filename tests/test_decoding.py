@@ -52,6 +52,15 @@ def test_char_spans_snap_to_words_and_keep_token_ranges() -> None:
     assert text[9:22] == "corrupt elite"
 
 
+def test_char_spans_drop_runs_of_function_words_alone() -> None:
+    text = "If this goes on, our harbour is lost and so are we"
+    tokens = word_tokens(text)
+    runs = [(0, 2), (4, 6), (10, 12)]  # "If this", "our harbour", "are we"
+    assert [text[s:e] for s, e, _, _ in char_spans(text, tokens, runs, paragraph_starts(text, tokens))] == [
+        "our harbour"
+    ]
+
+
 def test_char_spans_never_cross_a_blank_line() -> None:
     text = "a b\n \nc d"
     tokens = Tokens(ids=np.arange(4), char_spans=np.asarray([(0, 1), (2, 3), (6, 7), (8, 9)]))

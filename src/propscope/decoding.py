@@ -124,6 +124,11 @@ def token_runs_at(probs: FloatArray, high: float, low_fraction: float) -> list[t
     return token_runs(probs, DecodingParams(high=high, low=high * low_fraction, max_gap=0))
 
 
+def has_content_word(fragment: str) -> bool:
+    """Whether ``fragment`` holds a word that is no stopword."""
+    return any(match.group().lower() not in _STOPWORDS for match in _WORD.finditer(fragment))
+
+
 def repeated_phrases(text: str) -> list[tuple[int, int]]:
     """Character spans of the phrases (1 to 5 words inside one clause, neither first nor last
     word a stopword, some word of 3 letters or more) that occur more than once in ``text``,
@@ -165,7 +170,8 @@ def char_spans(
 ) -> list[tuple[int, int, int, int]]:
     """Turn token runs into (start, end, first token, last token) spans snapped to words.
 
-    A run is cut where a paragraph begins: annotated spans never cross a blank line.
+    A run is cut where a paragraph begins: annotated spans never cross a blank line. A span
+    of function words alone ("our", "she", "if this") is dropped: no technique lives in it.
     """
     spans = []
     for run_first, run_last in runs:
@@ -174,7 +180,7 @@ def char_spans(
             start, end = snap_to_words(
                 text, int(tokens.char_spans[first, 0]), int(tokens.char_spans[last - 1, 1])
             )
-            if end > start:
+            if end > start and has_content_word(text[start:end]):
                 spans.append((start, end, first, last))
     return spans
 

@@ -108,6 +108,13 @@ def _command(name: str, recipe: Mapping[str, Any]) -> str:
     return f"`propscope crossval --data PTC_DIR --out CV_DIR`, then {train} --crossval CV_DIR`"
 
 
+def _held_out(recipe: Mapping[str, Any], cfg: Mapping[str, Any]) -> str:
+    if recipe["validation_articles"]:
+        return (f"{len(recipe['validation_articles'])} held out for validation "
+                f"(seed {cfg['data']['split_seed']}; ids in `recipe.json`)")
+    return "none held out: the decoding is the one its cross-validation chose (below)"
+
+
 def render(out_dir: Path, recipe: Mapping[str, Any], figures: Mapping[str, Any]) -> str:
     config = json.loads((out_dir / "config.json").read_text(encoding="utf-8"))
     cfg = recipe["config"]
@@ -142,7 +149,7 @@ technique of each span.
   at or above `technique_high`, with that technique (so a short loaded phrase inside a longer
   span of another technique is found too); and phrases that recur in the article and that the
   span head calls Repetition with probability at least `repetition`. All are snapped to whole
-  words and never cross a blank line.
+  words and never cross a blank line; a span of function words alone ("our", "if this") is dropped.
 - Span head: mean, first and last contextual states of the span's tokens, plus
   {N_FEATURES} article-level features (how often the span's text recurs in the article, its length,
   position and share of its line), then a 2-layer MLP to a softmax over the 14 techniques plus
@@ -156,7 +163,7 @@ technique of each span.
 
 ## Data
 PTC training split (SemEval-2020 Task 11): {len(recipe['train_articles'])} articles for training,
-{len(recipe['validation_articles'])} held out for validation (seed {cfg['data']['split_seed']}; ids in `recipe.json`).
+{_held_out(recipe, cfg)}.
 Data sha256: `{recipe['data_sha256']}`. Extra annotated sources, whose spans without a PTC label
 are masked in the loss, neither positive nor negative:{extra}
 
