@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 from click.testing import CliRunner
 
 from propscope.cli import cli
@@ -59,6 +60,20 @@ def test_training_is_reproducible(tiny_corpus: Path, tiny_encoder: Path, tmp_pat
     first = train(tiny_corpus, tiny_encoder, tmp_path / "a", "export.quantize=\"fp32\"")
     second = train(tiny_corpus, tiny_encoder, tmp_path / "b", "export.quantize=\"fp32\"")
     assert first["training_log"][-1]["token_loss"] == second["training_log"][-1]["token_loss"]
+
+
+@pytest.mark.parametrize(("device", "message"), [
+    ("tpu", 'train.device = \'tpu\': expected "cpu" or "cuda"'),
+    pytest.param("cuda", 'train.device = "cuda" but torch sees no GPU here',
+                 marks=pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")),
+])
+def test_training_device_is_checked(tiny_corpus: Path, tiny_encoder: Path, tmp_path: Path, device: str,
+                                    message: str) -> None:
+    overrides = [f'model.encoder="{tiny_encoder}"', "data.extra=[]", "data.extra_weights=[]",
+                 "data.validation_fraction=0.25", f'train.device="{device}"']
+    args = ["train", "--data", str(tiny_corpus), "--out", str(tmp_path / "model")]
+    result = CliRunner().invoke(cli, args + [arg for o in overrides for arg in ("--set", o)])
+    assert result.exit_code == 1 and message in result.output, result.output
 
 
 @pytest.mark.parametrize(("override", "message"), [

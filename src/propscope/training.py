@@ -20,7 +20,7 @@ import time
 import tomllib
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -198,6 +198,9 @@ class Batch:
     span_targets: torch.Tensor
     span_weights: torch.Tensor  # (n_spans,) source weight
 
+    def to(self, device: torch.device) -> Batch:
+        return Batch(**{f.name: getattr(self, f.name).to(device) for f in fields(self)})
+
 
 def collate(
     articles: Sequence[TrainingArticle],
@@ -253,7 +256,7 @@ def with_negatives(
     learns to reject candidates: runs the tagger currently believes in that touch no gold span
     (its false positives), topped up with random stretches of plain text, and phrases that
     recur in the article without being a span (the candidates Repetition is proposed from)."""
-    believed = (torch.sigmoid(logits.detach()[..., 0].float()) >= NEGATIVE_THRESHOLD).numpy()
+    believed = (torch.sigmoid(logits.detach()[..., 0].float()) >= NEGATIVE_THRESHOLD).cpu().numpy()
     rows, positions, features, weights = [], [], [], []
     for row, (index, start, end) in enumerate(windows):
         article = articles[index]
@@ -385,6 +388,17 @@ def _token_loss(logits: torch.Tensor, batch: Batch, technique_weight: float) -> 
     return (per_token * batch.token_weights).sum() / batch.token_weights.sum().clamp(min=1e-6)
 
 
+def training_device(name: str) -> torch.device:
+    """The device that ``train.device`` names: "cpu", or "cuda" where torch sees a GPU."""
+    if name == "cpu":
+        return torch.device("cpu")
+    if name == "cuda":
+        if not torch.cuda.is_available():
+            raise InputError('train.device = "cuda" but torch sees no GPU here; use train.device="cpu"')
+        return torch.device("cuda")
+    raise InputError(f'train.device = {name!r}: expected "cpu" or "cuda"')
+
+
 def fit(
     config: Mapping[str, Mapping[str, Any]],
     corpus: Corpus,
@@ -398,6 +412,7 @@ def fit(
     np.random.seed(seed)
     torch.manual_seed(seed)
     torch.set_num_threads(int(train_cfg["threads"]))
+    device = training_device(str(train_cfg.get("device", "cpu")))
 
     source = encoder_dir(model_cfg["encoder"])
     tokenizer = load_tokenizer(source / "tokenizer.json")
@@ -405,7 +420,7 @@ def fit(
     targets = np.concatenate([a.targets for a in prepared])
     prior = np.clip(targets.mean(axis=0), 1e-3, 1 - 1e-3)
 
-    model = TaggerModel(source, int(model_cfg["span_hidden"]), float(train_cfg["dropout"]), prior)
+    model = TaggerModel(source, int(model_cfg["span_hidden"]), float(train_cfg["dropout"]), prior).to(device)
     heads = [p for n, p in model.named_parameters() if not n.startswith("encoder.")]
     optimizer = torch.optim.AdamW(
         [
@@ -438,10 +453,10 @@ def fit(
         totals = {"token_loss": 0.0, "span_loss": 0.0}
         for windows in batches:
             batch = collate(prepared, windows, cls_id, sep_id)
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bool(train_cfg["bf16"])):
-                logits, hidden = model(batch.input_ids, batch.attention_mask)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bool(train_cfg["bf16"])):
+                logits, hidden = model(batch.input_ids.to(device), batch.attention_mask.to(device))
                 batch = with_negatives(batch, prepared, windows, logits, rng, int(train_cfg["negatives_per_window"]),
-                                       int(train_cfg["repeated_negatives_per_window"]))
+                                       int(train_cfg["repeated_negatives_per_window"])).to(device)
                 span_logits = model.classify(hidden, batch.span_rows, batch.span_tokens, batch.span_features)
             token_loss = _token_loss(logits, batch, technique_weight)
             loss = token_loss
@@ -469,7 +484,7 @@ def fit(
             for parameter, average in zip(model.parameters(), averaged, strict=True):
                 parameter.copy_(average)
     model.eval()
-    return model, log
+    return model.cpu(), log
 
 
 def train(
