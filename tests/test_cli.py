@@ -219,3 +219,13 @@ def test_a_library_path_that_is_no_database_is_explained(tmp_path: Path) -> None
     not_a_library.write_text("shopping list\n" * 100)
     assert_clean_error(run("library", "list", "--db", str(not_a_library)),
                        f"{not_a_library}: not a propscope library (file is not a database)")
+
+
+def test_python_dash_m_runs_the_same_command_line() -> None:
+    from propscope import __version__
+
+    version = subprocess.run([sys.executable, "-m", "propscope", "--version"], capture_output=True, text=True, timeout=120)
+    assert version.returncode == 0 and version.stdout.strip() == f"propscope, version {__version__}"
+    result = subprocess.run([sys.executable, "-m", "propscope", "analyze", "--sensitivity", "loud", "-"],
+                            input="The corrupt elite lied.", capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1 and "--sensitivity 'loud': choose one of low, balanced, high" in result.stderr
