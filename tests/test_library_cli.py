@@ -1,11 +1,13 @@
 """`propscope analyze` stores into the library; `propscope library` reads it back."""
 
 import json
+import shutil
 from pathlib import Path
 
 from click.testing import CliRunner, Result
 
 from propscope.cli import cli
+from propscope.model import shipped_model_dir
 from propscope.store import Library
 
 from .conftest import CALM, PROPAGANDA
@@ -32,6 +34,21 @@ def test_analyze_stores_and_caches(tmp_path: Path, library_path: Path) -> None:
     run("analyze", write(tmp_path, "calm.txt", CALM), "--no-store")
     with Library(library_path) as lib:
         assert len(lib) == 1
+
+
+def test_a_retuned_model_is_not_served_its_old_analyses(tmp_path: Path, library_path: Path) -> None:
+    retuned = tmp_path / "retuned"
+    shutil.copytree(shipped_model_dir(), retuned)
+    config = json.loads((retuned / "config.json").read_text())
+    config["decoding"]["balanced"] |= {"high": 0.99, "technique_high": 1.01, "repetition": 1.01}
+    (retuned / "config.json").write_text(json.dumps(config))
+    article = write(tmp_path, "loud.txt", PROPAGANDA)
+    shipped = json.loads(run("analyze", article, "--format", "json").output)
+    strict = json.loads(run("analyze", article, "--format", "json", "--model", str(retuned)).output)
+    assert shipped["model"]["sha256"] == strict["model"]["sha256"]  # the same ONNX file
+    assert shipped["spans"] and len(strict["spans"]) < len(shipped["spans"])
+    with Library(library_path) as lib:
+        assert len(lib) == 1 and lib.rows()[0]["n_spans"] == len(strict["spans"])
 
 
 def test_library_list_show_stats_export(tmp_path: Path) -> None:

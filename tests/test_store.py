@@ -10,6 +10,7 @@ import pytest
 
 from propscope.analysis import Analysis, ModelInfo, Source, Span
 from propscope.errors import InputError
+from propscope.model import Analyzer
 from propscope.store import MIGRATIONS, Library, export
 
 MODEL = ModelInfo("test", "0", "a" * 64)
@@ -30,12 +31,12 @@ def test_new_library_is_migrated_and_in_wal_mode(tmp_path: Path) -> None:
 def test_put_get_and_cache(tmp_path: Path) -> None:
     analysis = make("They are traitors.", Span(9, 17, "Name_Calling,Labeling", 0.8))
     with Library(tmp_path / "lib.db") as lib:
-        first = lib.put(analysis)
-        assert lib.put(analysis) == first and len(lib) == 1
+        first = lib.put(analysis, "decoder 1")
+        assert lib.put(analysis, "decoder 1") == first and len(lib) == 1
         assert lib.get(first).analysis == analysis
-        hit = lib.cached("They are traitors.", MODEL.sha256)
+        hit = lib.cached("They are traitors.", MODEL.sha256, "balanced", "decoder 1")
         assert hit is not None and hit.id == first
-        assert lib.cached("They are traitors.", "b" * 64) is None
+        assert lib.cached("They are traitors.", "b" * 64, "balanced", "decoder 1") is None
         with pytest.raises(InputError, match="no analysis with id 99"):
             lib.get(99)
 
@@ -94,13 +95,28 @@ def test_each_sensitivity_is_kept_apart(tmp_path: Path) -> None:
     low = Analysis.build(text, [], ModelInfo("test", "0", "a" * 64, "low"))
     high = Analysis.build(text, [Span(9, 17, "Name_Calling,Labeling", 0.4)], ModelInfo("test", "0", "a" * 64, "high"))
     with Library(tmp_path / "lib.db") as lib:
-        assert lib.put(low) != lib.put(high)
-        hit = lib.cached(text, "a" * 64, "high")
+        assert lib.put(low, "d") != lib.put(high, "d")
+        hit = lib.cached(text, "a" * 64, "high", "d")
         assert hit is not None and hit.analysis == high
-        assert lib.cached(text, "a" * 64, "balanced") is None
+        assert lib.cached(text, "a" * 64, "balanced", "d") is None
 
 
-def test_sensitivity_migration_keeps_old_analyses_and_spans(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_analysis_by_another_decoder_is_not_served_and_is_replaced_in_place(tmp_path: Path) -> None:
+    text = "They are traitors. Ours!"
+    before = make(text, Span(9, 17, "Name_Calling,Labeling", 0.8), Span(19, 23, "Flag-Waving", 0.5), source="Wire")
+    after = make(text, Span(9, 17, "Name_Calling,Labeling", 0.8), source="Wire")
+    with Library(tmp_path / "lib.db") as lib:
+        first = lib.put(before, "propscope 0.2.0, decoding aaa")
+        assert lib.cached(text, MODEL.sha256, "balanced", "propscope 0.2.1, decoding aaa") is None
+        assert lib.put(after, "propscope 0.2.1, decoding aaa") == first and len(lib) == 1
+        hit = lib.cached(text, MODEL.sha256, "balanced", "propscope 0.2.1, decoding aaa")
+        assert hit is not None and hit.id == first and hit.analysis == after
+        assert lib.stats()["by_source"] == [{"source": "Wire", "technique": "Name_Calling,Labeling", "spans": 1}]
+
+
+def test_sensitivity_migration_keeps_old_analyses_and_spans(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, analyzer: Analyzer
+) -> None:
     from propscope import store
 
     old = make("They are traitors.", Span(9, 17, "Name_Calling,Labeling", 0.8))
@@ -114,6 +130,7 @@ def test_sensitivity_migration_keeps_old_analyses_and_spans(tmp_path: Path, monk
     monkeypatch.setattr(store, "MIGRATIONS", MIGRATIONS)
     with Library(tmp_path / "lib.db") as lib:
         assert lib.schema_version == len(MIGRATIONS)
-        hit = lib.cached(old.text, MODEL.sha256, "balanced")
+        hit = lib.cached(old.text, MODEL.sha256, "balanced", "")  # no decoder on record
         assert hit is not None and hit.analysis == old
+        assert lib.cached(old.text, MODEL.sha256, "balanced", analyzer.decoder) is None
         assert lib.stats()["by_source"] == [{"source": "Wire", "technique": "Name_Calling,Labeling", "spans": 1}]

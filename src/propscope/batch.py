@@ -133,7 +133,7 @@ def run_batch(
         with journal.open("a", encoding="utf-8") as out:
             for record, analysis, fresh in analyzer.map(analysed, new_records()):
                 if fresh and library is not None and analysis is not None:
-                    library.put(analysis)
+                    library.put(analysis, analyzer.decoder)
                 row = output_row(record, analysis)
                 out.write(json.dumps(row, ensure_ascii=False) + "\n")
                 out.flush()
@@ -155,7 +155,7 @@ def run_batch(
 
 def stored_analysis(analyzer: Analyzer, library: Library | None, article: Article) -> Analysis | None:
     """The library's analysis of the article's text by the same model and sensitivity, if any."""
-    cached = library.cached(article.text, analyzer.info.sha256, analyzer.sensitivity) if library else None
+    cached = library.cached(article.text, analyzer.info.sha256, analyzer.sensitivity, analyzer.decoder) if library else None
     return replace(cached.analysis, source=article.source) if cached else None
 
 
@@ -168,7 +168,7 @@ def analyze_with_library(
         return cached
     analysis = analyzer.analyze(text, name=name, source=source)
     if library is not None:
-        library.put(analysis)
+        library.put(analysis, analyzer.decoder)
     return analysis
 
 

@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from propscope import decoding, techniques
+from propscope import __version__, decoding, techniques
 from propscope.analysis import Analysis, ModelInfo, Source, Span
 from propscope.decoding import DecodingParams, FloatArray
 from propscope.errors import ModelError
@@ -145,6 +145,9 @@ class Analyzer:
         self.settings = decoding.sensitivity_settings(self.config["decoding"])
         self.sensitivity = self._checked_sensitivity(sensitivity)
         self.info = ModelInfo(self.config["name"], self.config["version"], actual)
+        # What else decides the spans of these model files: the library keeps analyses per decoder.
+        settings_digest = hashlib.sha256(json.dumps(self.config["decoding"], sort_keys=True).encode()).hexdigest()
+        self.decoder = f"propscope {__version__}, decoding {settings_digest[:12]}"
         self.tokenizer = load_tokenizer(self.model_dir / "tokenizer.json")
         with np.load(self.model_dir / "span_head.npz") as head:
             self.head: dict[str, FloatArray] = {key: head[key] for key in head.files}

@@ -110,6 +110,14 @@ def m002_sensitivity(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX analyses_by_published ON analyses (published)")
 
 
+@migration
+def m003_decoder(conn: sqlite3.Connection) -> None:
+    """Analyses also record the decoder that made them (propscope's version and the model's
+    decoding settings): the same model files decode differently after an upgrade or a retune.
+    Rows before it record none, so they are analysed again when next asked for."""
+    conn.execute("ALTER TABLE analyses ADD COLUMN decoder TEXT NOT NULL DEFAULT ''")
+
+
 @dataclass(frozen=True)
 class Stored:
     """One row of the library."""
@@ -173,31 +181,43 @@ class Library:
     def schema_version(self) -> int:
         return int(self.conn.execute("SELECT count(*) FROM _migrations").fetchone()[0])
 
-    def cached(self, text: str, model_sha256: str, sensitivity: str = "balanced") -> Stored | None:
-        """The stored analysis of exactly this text by this model at this sensitivity, if any."""
+    def cached(self, text: str, model_sha256: str, sensitivity: str, decoder: str) -> Stored | None:
+        """The stored analysis of exactly this text by this model at this sensitivity, made by
+        the same decoder (``Analyzer.decoder``), if any."""
         row = self.conn.execute(
-            "SELECT * FROM analyses WHERE text_sha256 = ? AND model_sha256 = ? AND sensitivity = ?",
-            (text_sha256(text), model_sha256, sensitivity),
+            "SELECT * FROM analyses WHERE text_sha256 = ? AND model_sha256 = ? AND sensitivity = ? AND decoder = ?",
+            (text_sha256(text), model_sha256, sensitivity, decoder),
         ).fetchone()
         return _stored(row) if row else None
 
-    def put(self, analysis: Analysis) -> int:
-        """Store an analysis (once per text, model and sensitivity) and return its id."""
+    def put(self, analysis: Analysis, decoder: str = "") -> int:
+        """Store an analysis (once per text, model and sensitivity) and return its id. One stored
+        by another decoder is replaced, under the same id."""
         key = (text_sha256(analysis.text), analysis.model.sha256, analysis.model.sensitivity)
         source = analysis.source or Source()
         with self._write() as conn:
             row = conn.execute(
-                "SELECT id FROM analyses WHERE text_sha256 = ? AND model_sha256 = ? AND sensitivity = ?", key
+                "SELECT id, decoder FROM analyses WHERE text_sha256 = ? AND model_sha256 = ? AND sensitivity = ?", key
             ).fetchone()
-            if row:
+            if row and row["decoder"] == decoder:
                 return int(row["id"])
-            cursor = conn.execute(
-                """INSERT INTO analyses (text_sha256, model_sha256, sensitivity, model_version, source, url, title,
-                   published, score, n_spans, created_at, analysis) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)""",
-                (*key, analysis.model.version, source.name, source.url, source.title, source.date, analysis.score,
-                 len(analysis.spans), _now(), json.dumps(analysis.to_dict(), ensure_ascii=False)),
-            )
-            analysis_id = int(cursor.lastrowid or 0)
+            values = (analysis.model.version, source.name, source.url, source.title, source.date, analysis.score,
+                      len(analysis.spans), _now(), json.dumps(analysis.to_dict(), ensure_ascii=False), decoder)
+            if row:
+                analysis_id = int(row["id"])
+                conn.execute(
+                    """UPDATE analyses SET model_version = ?, source = ?, url = ?, title = ?, published = ?, score = ?,
+                       n_spans = ?, created_at = ?, analysis = ?, decoder = ? WHERE id = ?""",
+                    (*values, analysis_id),
+                )
+                conn.execute("DELETE FROM spans WHERE analysis_id = ?", (analysis_id,))
+            else:
+                cursor = conn.execute(
+                    """INSERT INTO analyses (text_sha256, model_sha256, sensitivity, model_version, source, url, title,
+                       published, score, n_spans, created_at, analysis, decoder) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)""",
+                    (*key, *values),
+                )
+                analysis_id = int(cursor.lastrowid or 0)
             conn.executemany(
                 'INSERT INTO spans (analysis_id, start, "end", technique, confidence) VALUES (?,?,?,?,?)',
                 [(analysis_id, s.start, s.end, s.technique, s.confidence) for s in analysis.spans],

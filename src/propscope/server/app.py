@@ -151,7 +151,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             raise Problem(413, "Text too long",
                           f"{name}: {len(article.text)} characters; the limit is {settings.max_text_chars}")
         chosen = sensitivity or analyzer.sensitivity
-        cached = stored(lambda lib: lib.cached(article.text, analyzer.info.sha256, chosen))
+        cached = stored(lambda lib: lib.cached(article.text, analyzer.info.sha256, chosen, analyzer.decoder))
         if cached is not None:
             return cached.id, cached.analysis
 
@@ -167,7 +167,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             raise Problem(503, "Busy", "the analysis queue is full; retry shortly", {"Retry-After": "2"}) from None
         except TimeoutError:
             raise Problem(504, "Analysis timed out", f"{name}: no result within {settings.analysis_timeout_s:g} s") from None
-        return stored(lambda lib: lib.put(analysis)), analysis
+        return stored(lambda lib: lib.put(analysis, analyzer.decoder)), analysis
 
     async def article_from(text: str | None, url: str | None) -> tuple[ingest.Article, str]:
         if url:
