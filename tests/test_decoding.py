@@ -53,9 +53,9 @@ def test_char_spans_snap_to_words_and_keep_token_ranges() -> None:
 
 
 def test_char_spans_drop_runs_of_function_words_alone() -> None:
-    text = "If this goes on, our harbour is lost and so are we"
+    text = "If this goes on, our harbour is lost and so are we. Ours!"
     tokens = word_tokens(text)
-    runs = [(0, 2), (4, 6), (10, 12)]  # "If this", "our harbour", "are we"
+    runs = [(0, 2), (4, 6), (10, 12), (12, 13)]  # "If this", "our harbour", "are we.", "Ours!"
     assert [text[s:e] for s, e, _, _ in char_spans(text, tokens, runs, paragraph_starts(text, tokens))] == [
         "our harbour"
     ]

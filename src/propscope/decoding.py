@@ -124,9 +124,14 @@ def token_runs_at(probs: FloatArray, high: float, low_fraction: float) -> list[t
     return token_runs(probs, DecodingParams(high=high, low=high * low_fraction, max_gap=0))
 
 
+# Possessive pronouns stand alone ("ours"), so they can make a span of their own but not a
+# technique; they stay out of _STOPWORDS, which also bounds the recurring phrases.
+_NOT_CONTENT = _STOPWORDS | frozenset("ours yours theirs hers".split())
+
+
 def has_content_word(fragment: str) -> bool:
-    """Whether ``fragment`` holds a word that is no stopword."""
-    return any(match.group().lower() not in _STOPWORDS for match in _WORD.finditer(fragment))
+    """Whether ``fragment`` holds a word that is no stopword or possessive pronoun."""
+    return any(match.group().lower() not in _NOT_CONTENT for match in _WORD.finditer(fragment))
 
 
 def repeated_phrases(text: str) -> list[tuple[int, int]]:
