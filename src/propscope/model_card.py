@@ -149,7 +149,8 @@ technique of each span.
   at or above `technique_high`, with that technique (so a short loaded phrase inside a longer
   span of another technique is found too); and phrases that recur in the article and that the
   span head calls Repetition with probability at least `repetition`. All are snapped to whole
-  words and never cross a blank line; a span of function words alone ("our", "if this") is dropped.
+  words and never cross a blank line; a span of function words or possessive pronouns alone
+  ("our", "if this", "ours") is dropped.
 - Span head: mean, first and last contextual states of the span's tokens, plus
   {N_FEATURES} article-level features (how often the span's text recurs in the article, its length,
   position and share of its line), then a 2-layer MLP to a softmax over the 14 techniques plus
