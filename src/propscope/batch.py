@@ -154,7 +154,7 @@ def run_batch(
 
 
 def stored_analysis(analyzer: Analyzer, library: Library | None, article: Article) -> Analysis | None:
-    """The library's analysis of the article's text by the same model and sensitivity, if any."""
+    """The library's analysis of the article's text by the same model, sensitivity and decoder, if any."""
     cached = library.cached(article.text, analyzer.info.sha256, analyzer.sensitivity, analyzer.decoder) if library else None
     return replace(cached.analysis, source=article.source) if cached else None
 
@@ -162,7 +162,7 @@ def stored_analysis(analyzer: Analyzer, library: Library | None, article: Articl
 def analyze_with_library(
     analyzer: Analyzer, library: Library | None, text: str, *, source: Source, name: str
 ) -> Analysis:
-    """Analyse ``text``, or take its stored analysis by the same model and sensitivity; store new ones."""
+    """Analyse ``text``, or take its stored analysis by the same model, sensitivity and decoder; store new ones."""
     cached = stored_analysis(analyzer, library, Article(text, source))
     if cached is not None:
         return cached
