@@ -2,7 +2,7 @@
 
 from dataclasses import replace
 
-from propscope import calibration, ptc
+from propscope import calibration, ptc, scoring
 from propscope.model import Analyzer
 
 from .conftest import CALM, WAR_REPORT, WAR_REPORT_OBVIOUS
@@ -25,9 +25,10 @@ def test_tuned_settings_are_stable_when_tuned_again_with_each_other_in_place(ana
     assert set(settings) == {"low", "balanced", "high"}
     # The tagger's own spans, chosen again with the channel and repetition thresholds in place,
     # and those thresholds chosen again: nothing moves.
-    assert calibration._stage_one(encoded, gold, settings) == settings
+    grouped = scoring.GroupedGold(gold)
+    assert calibration._stage_one(encoded, grouped, settings) == settings
     for name, params in settings.items():
-        assert calibration._best_of(encoded, gold, name, [
+        assert calibration._best_of(encoded, grouped, name, [
             replace(params, technique_high=t) for t in calibration.TECHNIQUE_HIGH
         ]) == params
     balanced = calibration.measure(encoded, gold, settings)["balanced"]

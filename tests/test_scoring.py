@@ -121,3 +121,16 @@ def test_span_identification_equals_the_all_pairs_definition(
     scores = span_identification(gold, pred)
     expected = _brute_force_credit([(g.start, g.end) for g in gold], [(p.start, p.end) for p in pred])
     assert (scores.precision, scores.recall) == pytest.approx(expected)
+
+
+_TECHNIQUES = st.sampled_from(["Doubt", "Slogans", "Loaded_Language"])
+_ROWS = st.lists(st.tuples(st.sampled_from("ab"), _TECHNIQUES, st.integers(0, 60), st.integers(1, 15)), max_size=10)
+
+
+@given(_ROWS, _ROWS)
+def test_gold_grouped_once_scores_like_the_plain_functions(gold_rows: list, pred_rows: list) -> None:
+    gold = [LabelledSpan(a, t, s, s + n) for a, t, s, n in gold_rows]
+    pred = [LabelledSpan(a, t, s, s + n) for a, t, s, n in pred_rows]
+    grouped = scoring.GroupedGold(gold)
+    assert grouped.span_identification(pred) == span_identification(gold, pred)
+    assert grouped.fragment_level(pred) == scoring.fragment_level(gold, pred)

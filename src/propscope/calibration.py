@@ -108,7 +108,7 @@ def _decode(encoded: Encoded, params: DecodingParams) -> dict[str, list[Detectio
 
 
 def _stage_one(
-    encoded: Encoded, gold: Sequence[ptc.LabelledSpan], current: Mapping[str, DecodingParams]
+    encoded: Encoded, gold: scoring.GroupedGold, current: Mapping[str, DecodingParams]
 ) -> dict[str, DecodingParams]:
     """Per setting, the best choice on the full grid of the tagger's own spans, with the
     setting's ``current`` thresholds for technique channels and recurring phrases in place.
@@ -131,10 +131,10 @@ def _stage_one(
     return {name: params for name, (_, params) in best.items()}
 
 
-def _objectives(gold: Sequence[ptc.LabelledSpan], rows: Sequence[ptc.LabelledSpan]) -> dict[str, float]:
+def _objectives(gold: scoring.GroupedGold, rows: Sequence[ptc.LabelledSpan]) -> dict[str, float]:
     """F-beta of SI plus F-beta of FLC, for the beta of every setting."""
-    si = scoring.span_identification(gold, rows)
-    flc = scoring.fragment_level(gold, rows)
+    si = gold.span_identification(rows)
+    flc = gold.fragment_level(rows)
     return {name: si.f_beta(beta) + flc.f_beta(beta) for name, beta in BETA.items()}
 
 
@@ -146,15 +146,15 @@ def tune(encoded: Encoded, gold: Sequence[ptc.LabelledSpan]) -> dict[str, Decodi
     three depend on each other, so the rounds repeat with the others in place until no choice
     changes (at most ``ROUNDS``).
     """
-    gold = [row for row in gold if row.article_id in encoded]
+    grouped = scoring.GroupedGold(row for row in gold if row.article_id in encoded)
     has_channels = any(analyzer.n_channels > 1 for analyzer, _ in encoded.values())
     settings = {name: DecodingParams() for name in BETA}
     for _ in range(ROUNDS):
-        chosen = _stage_one(encoded, gold, settings)
+        chosen = _stage_one(encoded, grouped, settings)
         for name, params in chosen.items():
             if has_channels:
-                params = _best_of(encoded, gold, name, [replace(params, technique_high=t) for t in TECHNIQUE_HIGH])
-            chosen[name] = _best_of(encoded, gold, name, [replace(params, repetition=r) for r in REPETITION])
+                params = _best_of(encoded, grouped, name, [replace(params, technique_high=t) for t in TECHNIQUE_HIGH])
+            chosen[name] = _best_of(encoded, grouped, name, [replace(params, repetition=r) for r in REPETITION])
         if chosen == settings:
             break
         settings = chosen
@@ -162,7 +162,7 @@ def tune(encoded: Encoded, gold: Sequence[ptc.LabelledSpan]) -> dict[str, Decodi
 
 
 def _best_of(
-    encoded: Encoded, gold: Sequence[ptc.LabelledSpan], name: str, candidates: Sequence[DecodingParams]
+    encoded: Encoded, gold: scoring.GroupedGold, name: str, candidates: Sequence[DecodingParams]
 ) -> DecodingParams:
     scored = [(_objectives(gold, labelled_rows(_decode(encoded, p), p))[name], p) for p in candidates]
     return max(scored, key=lambda item: item[0])[1]

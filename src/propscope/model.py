@@ -15,7 +15,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -106,6 +106,11 @@ class Detection:
     none_probability: float  # the span head's belief that this is no propaganda at all
     technique: int | None = None
 
+    @cached_property
+    def _top_two(self) -> tuple[int, int]:  # tuning labels each detection 27 ways
+        first, second = np.argsort(-self.technique_probabilities)[:2]
+        return int(first), int(second)
+
     def labelled(self, params: DecodingParams) -> list[Span]:
         """The top technique, and the second one when its probability reaches
         ``params.second_label``; either only if its confidence reaches ``params.min_confidence``,
@@ -114,7 +119,7 @@ class Detection:
             return [Span(self.start, self.end, techniques.TECHNIQUES[self.technique].ptc_label, self.span_probability)]
         if self.none_probability > params.max_none:
             return []
-        first, second = np.argsort(-self.technique_probabilities)[:2]
+        first, second = self._top_two
         chosen = [first] if self.technique_probabilities[second] < params.second_label else [first, second]
         spans = [
             Span(self.start, self.end, techniques.TECHNIQUES[i].ptc_label,
