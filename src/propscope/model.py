@@ -150,8 +150,8 @@ class Analyzer:
         self.settings = decoding.sensitivity_settings(self.config["decoding"])
         self.sensitivity = self._checked_sensitivity(sensitivity)
         self.info = ModelInfo(self.config["name"], self.config["version"], actual)
-        # What else decides the spans of these model files: the library keeps analyses per decoder,
-        # so a release that changes how spans are decoded comes with a new version.
+        # The same ONNX file gives other spans under other decoding settings or code; the library
+        # keeps analyses per decoder, so a release that changes decoding code bumps the version.
         settings_digest = hashlib.sha256(json.dumps(self.config["decoding"], sort_keys=True).encode()).hexdigest()
         self.decoder = f"propscope {__version__}, decoding {settings_digest[:12]}"
         self.tokenizer = load_tokenizer(self.model_dir / "tokenizer.json")
