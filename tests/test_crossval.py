@@ -69,6 +69,26 @@ def test_crossval_predicts_every_article_out_of_fold(tiny_cv: tuple[Path, Path, 
         assert not tested & set(recipe["train_articles"] + recipe["validation_articles"])
 
 
+def test_tuning_pool_takes_every_model_s_held_out_articles_but_the_fold_s_own() -> None:
+    assignment = {"a": 0, "b": 0, "c": 1, "d": 1, "e": 2, "f": 2}
+    held_out = {0: ["c", "e"], 1: ["a", "e", "f"], 2: ["b", "d"]}
+    assert crossval.tuning_pool(assignment, held_out, 0) == {"c": 0, "e": 0, "f": 1, "d": 2}
+    assert crossval.tuning_pool(assignment, held_out, 1) == {"a": 1, "e": 1, "f": 1, "b": 2}
+    assert crossval.tuning_pool(assignment, held_out, 2) == {"b": 2, "d": 2, "c": 0, "a": 1}
+
+
+def test_every_fold_is_tuned_on_the_pool_of_held_out_articles(tiny_cv: tuple[Path, Path, list[str]]) -> None:
+    _, out, _ = tiny_cv
+    assignment = {i: int(f) for i, f in (line.split("\t") for line in (out / "folds.tsv").read_text().splitlines())}
+    held_out = {k: json.loads((out / f"fold-{k}" / "model" / "recipe.json").read_text())["validation_articles"]
+                for k in range(2)}
+    for fold in range(2):
+        figures = json.loads((out / f"fold-{fold}" / "figures.json").read_text())
+        assert figures["tuned_on"] == len(crossval.tuning_pool(assignment, held_out, fold)) > 0
+        decoding = json.loads((out / f"fold-{fold}" / "model" / "config.json").read_text())["decoding"]
+        assert figures["decoding"] == decoding
+
+
 def test_crossval_rerun_trains_nothing(tiny_cv: tuple[Path, Path, list[str]]) -> None:
     _, out, args = tiny_cv
     summary = json.loads((out / "summary.json").read_text())

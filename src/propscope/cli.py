@@ -365,7 +365,8 @@ def train(data_dir: Path, out_dir: Path, config_path: Path | None, overrides: tu
               help="Training recipe (default: configs/minilm.toml).")
 @click.option("--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE", help="Override a config value.")
 @click.option("--retune", is_flag=True,
-              help="Tune the decoding of finished folds again on their own tuning articles, and measure again.")
+              help="Tune the decoding of finished folds again and measure again (with --fold: on the "
+                   "fold model's own held-out articles).")
 def crossval(data_dir: Path, out_dir: Path, folds: int, seed: int, only: tuple[int, ...], config_path: Path | None,
              overrides: tuple[str, ...], retune: bool) -> None:
     """Cross-validate a training recipe: k folds by article, every threshold tuned inside the folds.

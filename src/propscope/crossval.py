@@ -2,10 +2,12 @@
 
 The articles of a PTC folder are dealt into k seeded folds, never splitting an article. For
 each fold, the recipe trains on the other folds, less a part of them (``data.tune_fraction``)
-on which the decoding of each sensitivity setting is tuned, and the model it gives predicts
-the fold's articles. Nothing about a fold's articles, not even a threshold, is chosen
-with their labels. The out-of-fold predictions are scored per fold; the summary is the mean
-and spread over folds.
+held out, and the model it gives predicts the fold's articles. Once
+every fold has its model, each fold's decoding is tuned on the held-out parts of all the fold
+models, less the fold's own articles: each article decoded by the model that held it out,
+with five folds three times as many as one fold's part, for choices that vary less by sample.
+Nothing about a fold's articles, not even a threshold, is chosen with their labels. The
+out-of-fold predictions are scored per fold; the summary is the mean and spread over folds.
 
 A run is resumable: a fold whose ``figures.json`` exists is not trained again.
 """
@@ -21,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from propscope import calibration, ptc, scoring, training
-from propscope.decoding import SENSITIVITIES
+from propscope.decoding import SENSITIVITIES, DecodingParams
 from propscope.errors import InputError
 from propscope.model import Analyzer
 from propscope.text import sentence_bounds
@@ -131,9 +133,12 @@ def run(
         fold_dir = out_dir / f"fold-{fold}"
         if not (fold_dir / "figures.json").is_file():
             _run_fold(config, corpus, assignment, fold, fold_dir, digest, progress)
-        elif retune:
+        elif retune and only is not None:
             _retune_fold(corpus, assignment, fold, fold_dir, progress)
-        per_fold.append(json.loads((fold_dir / "figures.json").read_text(encoding="utf-8")))
+    if only is None:
+        _tune_pooled(corpus, assignment, out_dir, folds, again=retune, progress=progress)
+    for fold in chosen:
+        per_fold.append(json.loads((out_dir / f"fold-{fold}" / "figures.json").read_text(encoding="utf-8")))
     summary = summarise(per_fold)
     summary |= {"articles": len(assignment), "seed": seed}
     if only is None:
@@ -190,11 +195,68 @@ def _retune_fold(
     fold_dir: Path,
     progress: Callable[[str, int, int], None] | None,
 ) -> None:
+    """Tune a fold's decoding again on its own model's held-out articles, and measure it again."""
+    analyzer = Analyzer(fold_dir / "model")
+    encoded = calibration.encode_articles(analyzer, held_out_articles(corpus, fold_dir), progress=progress)
+    _measure_again(corpus, assignment, fold, fold_dir, calibration.tune(encoded, corpus.labels), tuned_on=None)
+
+
+def tuning_pool(assignment: Mapping[str, int], held_out: Mapping[int, Sequence[str]], fold: int) -> dict[str, int]:
+    """The articles that tune ``fold``'s decoding, each with the fold whose model decodes it:
+    the held-out articles of every fold model (``held_out``), less the fold's own articles.
+    An article held out by several models is decoded by the fold's own, else by the first."""
+    pool = dict.fromkeys(held_out[fold], fold)
+    for other in sorted(held_out):
+        for article_id in held_out[other]:
+            if assignment[article_id] != fold:
+                pool.setdefault(article_id, other)
+    return pool
+
+
+def held_out_articles(corpus: training.Corpus, fold_dir: Path) -> dict[str, str]:
+    """The articles a fold's model was not trained on, kept out to tune on."""
+    recipe = json.loads((fold_dir / "model" / "recipe.json").read_text(encoding="utf-8"))
+    return {i: corpus.articles[i] for i in recipe["validation_articles"]}
+
+
+def _tune_pooled(
+    corpus: training.Corpus,
+    assignment: Mapping[str, int],
+    out_dir: Path,
+    folds: int,
+    *,
+    again: bool,
+    progress: Callable[[str, int, int], None] | None,
+) -> None:
+    """Tune each fold's decoding on its ``tuning_pool`` and measure the fold again; folds tuned
+    so already are left, unless ``again``."""
+    fold_dirs = [out_dir / f"fold-{fold}" for fold in range(folds)]
+    todo = [fold for fold, fold_dir in enumerate(fold_dirs) if again
+            or "tuned_on" not in json.loads((fold_dir / "figures.json").read_text(encoding="utf-8"))]
+    if not todo:
+        return
+    held_out = {fold: held_out_articles(corpus, fold_dir) for fold, fold_dir in enumerate(fold_dirs)}
+    encoded = {fold: calibration.encode_articles(Analyzer(fold_dir / "model"), held_out[fold], progress=progress)
+               for fold, fold_dir in enumerate(fold_dirs)}
+    held_out_ids = {fold: sorted(articles) for fold, articles in held_out.items()}
+    for fold in todo:
+        pool = tuning_pool(assignment, held_out_ids, fold)
+        settings = calibration.tune({i: encoded[k][i] for i, k in pool.items()}, corpus.labels)
+        _measure_again(corpus, assignment, fold, fold_dirs[fold], settings, tuned_on=len(pool))
+
+
+def _measure_again(
+    corpus: training.Corpus,
+    assignment: Mapping[str, int],
+    fold: int,
+    fold_dir: Path,
+    settings: Mapping[str, DecodingParams],
+    *,
+    tuned_on: int | None,
+) -> None:
+    """Give a fold's model the decoding ``settings`` and measure the fold with them;
+    ``tuned_on`` records how many articles a pooled tuning chose them on."""
     model_dir = fold_dir / "model"
-    recipe = json.loads((model_dir / "recipe.json").read_text(encoding="utf-8"))
-    tune_articles = {i: corpus.articles[i] for i in recipe["validation_articles"]}
-    encoded = calibration.encode_articles(Analyzer(model_dir), tune_articles, progress=progress)
-    settings = calibration.tune(encoded, corpus.labels)
     config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
     config["decoding"] = {name: params.to_dict() for name, params in settings.items()}
     calibration.write_config(model_dir, config)
@@ -203,6 +265,8 @@ def _retune_fold(
     gold = [row for row in corpus.labels if row.article_id in test_articles]
     keep = {key: figures[key] for key in ("fold", "test_articles", "train_articles", "tune_articles", "minutes")}
     figures = evaluate_fold(Analyzer(model_dir), test_articles, gold, fold_dir) | keep
+    if tuned_on is not None:
+        figures["tuned_on"] = tuned_on
     (fold_dir / "figures.json").write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
 
 

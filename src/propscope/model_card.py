@@ -59,9 +59,10 @@ def _crossval_section(summary: Mapping[str, Any]) -> str:
 """ if per_technique else ""
     return f"""## Cross-validated figures
 {summary['folds']}-fold cross-validation over the {summary.get('articles', 'PTC')} PTC training articles (folds by article,
-seed {summary.get('seed', '?')}): each fold's model is trained by this recipe on the other folds, with its decoding
-tuned on a validation part of those, and predicts the fold. Nothing about a fold's articles is chosen
-with their labels. Mean and standard deviation over folds{compared}:
+seed {summary.get('seed', '?')}): each fold's model is trained by this recipe on the other folds, less a part held
+out, and predicts the fold; its decoding is tuned on the held-out parts of all the fold models, less the
+fold's own articles. Nothing about a fold's articles is chosen with their labels. Mean and standard
+deviation over folds{compared}:
 
 {head}
 {rule}
@@ -97,6 +98,12 @@ TC micro-F1 {figures['tc']['micro_f1']:.3f}, macro-F1 {figures['tc']['macro_f1']
 |---|---|---|---|---|---|---|---|
 {per_setting}
 """
+
+
+def _hardware(train: Mapping[str, Any]) -> str:
+    if train.get("device", "cpu") == "cuda":
+        return "a GPU"
+    return "1 CPU core" if train["threads"] == 1 else f"{train['threads']} CPU cores"
 
 
 def _command(name: str, recipe: Mapping[str, Any]) -> str:
@@ -174,7 +181,7 @@ None of these corpora has an open licence: none of their text is in this reposit
 {_command(config['name'], recipe)} with `configs/minilm.toml`
 (resolved copy in `recipe.json`): {cfg['train']['epochs']} epochs, batch {cfg['train']['batch_size']} windows,
 AdamW, encoder lr {cfg['train']['encoder_lr']}, head lr {cfg['train']['head_lr']}, linear warm-up and decay,
-{'bf16 autocast' if cfg['train']['bf16'] else 'fp32'}, seed {cfg['train']['seed']}, on 2 CPU cores.
+{'bf16 autocast' if cfg['train']['bf16'] else 'fp32'}, seed {cfg['train']['seed']}, on {_hardware(cfg['train'])}.
 
 | epoch | token loss | span loss | minutes |
 |---|---|---|---|
