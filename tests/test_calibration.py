@@ -2,7 +2,7 @@
 
 from dataclasses import replace
 
-from propscope import calibration, ptc, scoring
+from propscope import calibration, ptc
 from propscope.model import Analyzer
 
 from .conftest import CALM, WAR_REPORT, WAR_REPORT_OBVIOUS
@@ -25,11 +25,20 @@ def test_tuned_settings_are_stable_when_tuned_again_with_each_other_in_place(ana
     assert set(settings) == {"low", "balanced", "high"}
     # The tagger's own spans, chosen again with the channel and repetition thresholds in place,
     # and those thresholds chosen again: nothing moves.
-    grouped = scoring.GroupedGold(gold)
-    assert calibration._stage_one(encoded, grouped, settings) == settings
-    for name, params in settings.items():
-        assert calibration._best_of(encoded, grouped, name, [
-            replace(params, technique_high=t) for t in calibration.TECHNIQUE_HIGH
-        ]) == params
+    credits = calibration._Credits({"": encoded}, gold)
+    assert credits.stage_one({"": settings}) == {"": settings}
+    assert credits.best_of({"": settings}, lambda p: [
+        replace(p, technique_high=t) for t in calibration.TECHNIQUE_HIGH]) == {"": settings}
     balanced = calibration.measure(encoded, gold, settings)["balanced"]
     assert balanced["si"]["f1"] > 0.5, balanced["si"]
+
+
+def test_pools_tuned_together_choose_what_each_pool_tuned_alone_chooses(analyzer: Analyzer) -> None:
+    cut = WAR_REPORT.index("These barbarians")
+    encoded = calibration.encode_articles(analyzer, {"1": WAR_REPORT, "2": CALM, "3": WAR_REPORT[:cut]})
+    gold = war_report_gold() + [replace(row, article_id="3") for row in war_report_gold() if row.end <= cut]
+    pools = {"one and two": {i: encoded[i] for i in ("1", "2")}, "two and three": {i: encoded[i] for i in ("2", "3")}}
+    alone = {name: calibration.tune(pool, gold) for name, pool in pools.items()}
+    assert calibration.tune_pools(pools, gold) == alone
+    assert calibration.tune_pools(pools, gold, workers=2) == alone
+    assert alone["one and two"] != alone["two and three"]  # else the pools could not tell a mix-up

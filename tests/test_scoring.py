@@ -128,9 +128,14 @@ _ROWS = st.lists(st.tuples(st.sampled_from("ab"), _TECHNIQUES, st.integers(0, 60
 
 
 @given(_ROWS, _ROWS)
-def test_gold_grouped_once_scores_like_the_plain_functions(gold_rows: list, pred_rows: list) -> None:
+def test_credits_of_each_article_add_up_to_the_scores_of_all(gold_rows: list, pred_rows: list) -> None:
     gold = [LabelledSpan(a, t, s, s + n) for a, t, s, n in gold_rows]
     pred = [LabelledSpan(a, t, s, s + n) for a, t, s, n in pred_rows]
     grouped = scoring.GroupedGold(gold)
-    assert grouped.span_identification(pred) == span_identification(gold, pred)
-    assert grouped.fragment_level(pred) == scoring.fragment_level(gold, pred)
+    si = flc = scoring.Credit()
+    for article_id in "ab":
+        article_si, article_flc = grouped.article_credit(article_id, [p for p in pred if p.article_id == article_id])
+        si, flc = si + article_si, flc + article_flc
+    expected_si, expected_flc = span_identification(gold, pred), scoring.fragment_level(gold, pred)
+    assert (si.scores().precision, si.scores().recall) == pytest.approx((expected_si.precision, expected_si.recall))
+    assert (flc.scores().precision, flc.scores().recall) == pytest.approx((expected_flc.precision, expected_flc.recall))

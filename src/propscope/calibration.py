@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import itertools
 import json
+import multiprocessing
 import shutil
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 
@@ -107,65 +110,194 @@ def _decode(encoded: Encoded, params: DecodingParams) -> dict[str, list[Detectio
     return {i: analyzer.decode(encoding, params) for i, (analyzer, encoding) in encoded.items()}
 
 
-def _stage_one(
-    encoded: Encoded, gold: scoring.GroupedGold, current: Mapping[str, DecodingParams]
-) -> dict[str, DecodingParams]:
-    """Per setting, the best choice on the full grid of the tagger's own spans, with the
-    setting's ``current`` thresholds for technique channels and recurring phrases in place.
-    Settings that share those thresholds share each decoding."""
-    groups: dict[tuple[float, float], list[str]] = {}
-    for name, params in current.items():
-        groups.setdefault((params.technique_high, params.repetition), []).append(name)
-    best: dict[str, tuple[float, DecodingParams]] = {}
-    for (technique_high, repetition), names in groups.items():
-        for high, fraction, gap in itertools.product(HIGH, LOW_FRACTION, MAX_GAP):
-            params = DecodingParams(high=high, low=round(high * fraction, 4), max_gap=gap,
-                                    technique_high=technique_high, repetition=repetition)
-            detections = _decode(encoded, params)
-            for second, least, none in itertools.product(SECOND_LABEL, MIN_CONFIDENCE, MAX_NONE):
-                tuned = replace(params, second_label=second, min_confidence=least, max_none=none)
-                values = _objectives(gold, labelled_rows(detections, tuned))
-                for name in names:
-                    if name not in best or values[name] > best[name][0]:
-                        best[name] = (values[name], tuned)
-    return {name: params for name, (_, params) in best.items()}
-
-
-def _objectives(gold: scoring.GroupedGold, rows: Sequence[ptc.LabelledSpan]) -> dict[str, float]:
-    """F-beta of SI plus F-beta of FLC, for the beta of every setting."""
-    si = gold.span_identification(rows)
-    flc = gold.fragment_level(rows)
-    return {name: si.f_beta(beta) + flc.f_beta(beta) for name, beta in BETA.items()}
-
-
-def tune(encoded: Encoded, gold: Sequence[ptc.LabelledSpan]) -> dict[str, DecodingParams]:
+def tune(encoded: Encoded, gold: Sequence[ptc.LabelledSpan], *, workers: int = 1) -> dict[str, DecodingParams]:
     """The decoding parameters of every sensitivity setting, chosen on ``encoded`` articles.
 
     First the tagger's spans on a full grid; then, one after the other, the threshold for
     spans of single technique channels and the one for recurring phrases as Repetition. The
     three depend on each other, so the rounds repeat with the others in place until no choice
-    changes (at most ``ROUNDS``).
+    changes (at most ``ROUNDS``). ``workers`` processes share the decoding.
     """
-    grouped = scoring.GroupedGold(row for row in gold if row.article_id in encoded)
-    has_channels = any(analyzer.n_channels > 1 for analyzer, _ in encoded.values())
-    settings = {name: DecodingParams() for name in BETA}
-    for _ in range(ROUNDS):
-        chosen = _stage_one(encoded, grouped, settings)
-        for name, params in chosen.items():
+    return tune_pools({"": encoded}, gold, workers=workers)[""]
+
+
+def tune_pools(
+    pools: Mapping[Pool, Encoded], gold: Sequence[ptc.LabelledSpan], *, workers: int = 1
+) -> dict[Pool, dict[str, DecodingParams]]:
+    """``tune`` on each of several pools of articles, which may overlap (cross-validation tunes
+    every fold on most of the same articles). Each article is decoded and scored once per
+    candidate for all the pools that hold it: an article's SI and FLC credit adds up with the
+    others' into any pool's scores."""
+    credits = _Credits(pools, gold)
+    has_channels = any(analyzer.n_channels > 1 for analyzer, _ in credits.units)
+    settings = {pool: {name: DecodingParams() for name in BETA} for pool in pools}
+    tuning = list(pools)
+    with credits.workers(workers):
+        for _ in range(ROUNDS):
+            chosen = credits.stage_one({pool: settings[pool] for pool in tuning})
             if has_channels:
-                params = _best_of(encoded, grouped, name, [replace(params, technique_high=t) for t in TECHNIQUE_HIGH])
-            chosen[name] = _best_of(encoded, grouped, name, [replace(params, repetition=r) for r in REPETITION])
-        if chosen == settings:
-            break
-        settings = chosen
+                chosen = credits.best_of(chosen, lambda p: [replace(p, technique_high=t) for t in TECHNIQUE_HIGH])
+            chosen = credits.best_of(chosen, lambda p: [replace(p, repetition=r) for r in REPETITION])
+            tuning = [pool for pool in tuning if chosen[pool] != settings[pool]]
+            settings |= {pool: chosen[pool] for pool in tuning}
+            if not tuning:
+                break
     return settings
 
 
-def _best_of(
-    encoded: Encoded, gold: scoring.GroupedGold, name: str, candidates: Sequence[DecodingParams]
-) -> DecodingParams:
-    scored = [(_objectives(gold, labelled_rows(_decode(encoded, p), p))[name], p) for p in candidates]
-    return max(scored, key=lambda item: item[0])[1]
+Pool = TypeVar("Pool", bound=Hashable)
+_SHARED: _Credits[Any] | None = None  # what forked workers decode, inherited from their parent
+
+
+class _Credits(Generic[Pool]):
+    """Every pool's objectives of any candidate decoding, from each article's SI and FLC credit
+    (an article that several pools hold by the same encoding counts once); candidates already
+    scored are kept."""
+
+    def __init__(self, pools: Mapping[Pool, Encoded], gold: Sequence[ptc.LabelledSpan]) -> None:
+        index: dict[int, int] = {}
+        self.article_ids: list[str] = []
+        self.units: list[tuple[Analyzer, Encoding]] = []
+        membership: list[list[int]] = []
+        for encoded in pools.values():
+            members = []
+            for article_id, unit in encoded.items():
+                if id(unit[1]) not in index:
+                    index[id(unit[1])] = len(self.units)
+                    self.article_ids.append(article_id)
+                    self.units.append(unit)
+                members.append(index[id(unit[1])])
+            membership.append(members)
+        self.pools = list(pools)
+        self.membership = np.zeros((len(pools), len(self.units)))
+        for row, members in enumerate(membership):
+            self.membership[row, members] = 1.0
+        articles = set(self.article_ids)
+        self.gold = scoring.GroupedGold(row for row in gold if row.article_id in articles)
+        self.gold_counts = self.membership @ np.array(
+            [[si.gold, flc.gold] for si, flc in (self.gold.article_credit(i, ()) for i in self.article_ids)], dtype=float
+        )
+        self.scored: dict[DecodingParams, np.ndarray] = {}
+        self.done: dict[DecodingParams, np.ndarray] = {}  # which articles ``scored`` holds
+        self.executor: ProcessPoolExecutor | None = None
+
+    @contextmanager
+    def workers(self, count: int) -> Iterator[None]:
+        global _SHARED
+        if count <= 1:
+            yield
+            return
+        _SHARED = self
+        try:
+            with ProcessPoolExecutor(count, mp_context=multiprocessing.get_context("fork")) as self.executor:
+                yield
+        finally:
+            self.executor, _SHARED = None, None
+
+    def credit(self, params: DecodingParams, units: Sequence[int], detections: Sequence[Sequence[Detection]]) -> np.ndarray:
+        """Per article of ``units``: SI's precision sum, predicted spans and recall sum, then FLC's."""
+        rows = np.empty((len(units), 6))
+        for row, (unit, found) in enumerate(zip(units, detections, strict=True)):
+            article_id = self.article_ids[unit]
+            si, flc = self.gold.article_credit(article_id, labelled_rows({article_id: found}, params))
+            rows[row] = (si.precision_sum, si.predicted, si.recall_sum, flc.precision_sum, flc.predicted, flc.recall_sum)
+        return rows
+
+    def score(self, candidates: Mapping[Pool, Sequence[DecodingParams]]) -> None:
+        """Score each pool's candidates on its articles not scored yet; candidates that differ only
+        in labelling share a decoding."""
+        jobs: dict[DecodingParams, tuple[list[DecodingParams], np.ndarray]] = {}
+        for pool, choices in candidates.items():
+            members = self.membership[self.pools.index(pool)] > 0
+            for params in choices:
+                if params not in self.scored:
+                    self.scored[params] = np.zeros((len(self.units), 6))
+                    self.done[params] = np.zeros(len(self.units), dtype=bool)
+                missing = members & ~self.done[params]
+                if missing.any():
+                    labellings, needed = jobs.setdefault(_decoding_of(params), ([], np.zeros(len(self.units), bool)))
+                    labellings.append(params)
+                    needed |= missing
+        work = [(list(dict.fromkeys(labellings)), np.flatnonzero(needed).tolist()) for labellings, needed in jobs.values()]
+        results = self.executor.map(_score_shared, work) if self.executor else (self.score_units(*job) for job in work)
+        for (labellings, units), rows in zip(work, results, strict=True):
+            for params, credit in zip(labellings, rows, strict=True):
+                self.scored[params][units] = credit
+                self.done[params][units] = True
+
+    def score_units(self, labellings: Sequence[DecodingParams], units: Sequence[int]) -> list[np.ndarray]:
+        detections = [self.units[unit][0].decode(self.units[unit][1], labellings[0]) for unit in units]
+        return [self.credit(params, units, detections) for params in labellings]
+
+    def objectives(self, params: DecodingParams) -> dict[str, np.ndarray]:
+        """F-beta of SI plus F-beta of FLC in every pool, for the beta of every setting."""
+        totals = self.membership @ self.scored[params]
+        si, flc = ((totals[:, first] / np.maximum(totals[:, first + 1], 1),
+                    totals[:, first + 2] / np.maximum(self.gold_counts[:, measure], 1))
+                   for measure, first in ((0, 0), (1, 3)))
+        return {name: _f_beta(*si, beta) + _f_beta(*flc, beta) for name, beta in BETA.items()}
+
+    def stage_one(self, current: Mapping[Pool, Mapping[str, DecodingParams]]) -> dict[Pool, dict[str, DecodingParams]]:
+        """Per pool and setting, the best choice on the full grid of the tagger's own spans, with
+        the setting's ``current`` thresholds for technique channels and recurring phrases in place."""
+        groups: dict[tuple[float, float], list[tuple[Pool, str]]] = {}
+        for pool, settings in current.items():
+            for name, params in settings.items():
+                groups.setdefault((params.technique_high, params.repetition), []).append((pool, name))
+        best: dict[tuple[Pool, str], tuple[float, DecodingParams]] = {}
+        for (technique_high, repetition), members in groups.items():
+            grid = [
+                DecodingParams(high=high, low=round(high * fraction, 4), max_gap=gap, technique_high=technique_high,
+                               repetition=repetition, second_label=second, min_confidence=least, max_none=none)
+                for high, fraction, gap in itertools.product(HIGH, LOW_FRACTION, MAX_GAP)
+                for second, least, none in itertools.product(SECOND_LABEL, MIN_CONFIDENCE, MAX_NONE)
+            ]
+            self.score({pool: grid for pool, _ in members})
+            for params in grid:
+                values = self.objectives(params)
+                for pool, name in members:
+                    value = values[name][self.pools.index(pool)]
+                    if (pool, name) not in best or value > best[pool, name][0]:
+                        best[pool, name] = (value, params)
+        chosen: dict[Pool, dict[str, DecodingParams]] = {pool: {} for pool in current}
+        for (pool, name), (_, params) in best.items():
+            chosen[pool][name] = params
+        return chosen
+
+    def best_of(
+        self,
+        current: Mapping[Pool, Mapping[str, DecodingParams]],
+        options: Callable[[DecodingParams], list[DecodingParams]],
+    ) -> dict[Pool, dict[str, DecodingParams]]:
+        """Per pool and setting, the best of the ``options`` of its current choice."""
+        candidates = {(pool, name): options(params)
+                      for pool, settings in current.items() for name, params in settings.items()}
+        by_pool: dict[Pool, list[DecodingParams]] = {}
+        for (pool, _), choices in candidates.items():
+            by_pool.setdefault(pool, []).extend(choices)
+        self.score(by_pool)
+        chosen: dict[Pool, dict[str, DecodingParams]] = {pool: {} for pool in current}
+        for (pool, name), choices in candidates.items():
+            row = self.pools.index(pool)
+            chosen[pool][name] = max(choices, key=lambda params: float(self.objectives(params)[name][row]))
+        return chosen
+
+
+def _score_shared(job: tuple[Sequence[DecodingParams], Sequence[int]]) -> list[np.ndarray]:
+    assert _SHARED is not None
+    return _SHARED.score_units(*job)
+
+
+def _decoding_of(params: DecodingParams) -> DecodingParams:
+    """The parameters that decide the spans found, with the labelling ones at their defaults."""
+    default = DecodingParams()
+    return replace(params, second_label=default.second_label, min_confidence=default.min_confidence,
+                   max_none=default.max_none)
+
+
+def _f_beta(precision: np.ndarray, recall: np.ndarray, beta: float) -> np.ndarray:
+    total = beta**2 * precision + recall
+    return np.where(total > 0, (1 + beta**2) * precision * recall / np.where(total > 0, total, 1), 0.0)
 
 
 def measure(

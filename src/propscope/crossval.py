@@ -136,7 +136,8 @@ def run(
         elif retune and only is not None:
             _retune_fold(corpus, assignment, fold, fold_dir, progress)
     if only is None:
-        _tune_pooled(corpus, assignment, out_dir, folds, again=retune, progress=progress)
+        _tune_pooled(corpus, assignment, out_dir, folds, again=retune, workers=int(config["train"]["threads"]),
+                     progress=progress)
     for fold in chosen:
         per_fold.append(json.loads((out_dir / f"fold-{fold}" / "figures.json").read_text(encoding="utf-8")))
     summary = summarise(per_fold)
@@ -226,10 +227,12 @@ def _tune_pooled(
     folds: int,
     *,
     again: bool,
+    workers: int,
     progress: Callable[[str, int, int], None] | None,
 ) -> None:
     """Tune each fold's decoding on its ``tuning_pool`` and measure the fold again; folds tuned
-    so already are left, unless ``again``."""
+    so already are left, unless ``again``. The pools share most articles, so they are tuned
+    together, by ``workers`` processes."""
     fold_dirs = [out_dir / f"fold-{fold}" for fold in range(folds)]
     todo = [fold for fold, fold_dir in enumerate(fold_dirs) if again
             or "tuned_on" not in json.loads((fold_dir / "figures.json").read_text(encoding="utf-8"))]
@@ -239,10 +242,10 @@ def _tune_pooled(
     encoded = {fold: calibration.encode_articles(Analyzer(fold_dir / "model"), held_out[fold], progress=progress)
                for fold, fold_dir in enumerate(fold_dirs)}
     held_out_ids = {fold: sorted(articles) for fold, articles in held_out.items()}
+    pools = {fold: {i: encoded[k][i] for i, k in tuning_pool(assignment, held_out_ids, fold).items()} for fold in todo}
+    tuned = calibration.tune_pools(pools, corpus.labels, workers=workers)
     for fold in todo:
-        pool = tuning_pool(assignment, held_out_ids, fold)
-        settings = calibration.tune({i: encoded[k][i] for i, k in pool.items()}, corpus.labels)
-        _measure_again(corpus, assignment, fold, fold_dirs[fold], settings, tuned_on=len(pool))
+        _measure_again(corpus, assignment, fold, fold_dirs[fold], tuned[fold], tuned_on=len(pools[fold]))
 
 
 def _measure_again(

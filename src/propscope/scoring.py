@@ -66,28 +66,50 @@ def merge(intervals: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
     return merged
 
 
+@dataclass(frozen=True)
+class Credit:
+    """The sums behind a precision and a recall with partial-overlap credit. They add up over
+    articles, so the scores of any set of articles follow from each article's credit."""
+
+    precision_sum: float = 0.0
+    predicted: int = 0
+    recall_sum: float = 0.0
+    gold: int = 0
+
+    def __add__(self, other: Credit) -> Credit:
+        return Credit(self.precision_sum + other.precision_sum, self.predicted + other.predicted,
+                      self.recall_sum + other.recall_sum, self.gold + other.gold)
+
+    def scores(self) -> Scores:
+        return Scores(self.precision_sum / self.predicted if self.predicted else 0.0,
+                      self.recall_sum / self.gold if self.gold else 0.0)
+
+
+def overlap_credit(golden: Sequence[tuple[int, int]], predicted: Sequence[tuple[int, int]]) -> Credit:
+    """Partial credit between spans that share characters; both sides sorted and merged, so
+    one sweep finds every overlapping pair."""
+    precision_sum = recall_sum = 0.0
+    g = 0
+    for p_start, p_end in predicted:
+        while g < len(golden) and golden[g][1] <= p_start:
+            g += 1
+        k = g
+        while k < len(golden) and golden[k][0] < p_end:
+            g_start, g_end = golden[k]
+            shared = min(p_end, g_end) - max(p_start, g_start)
+            precision_sum += shared / (p_end - p_start)
+            recall_sum += shared / (g_end - g_start)
+            k += 1
+    return Credit(precision_sum, len(predicted), recall_sum, len(golden))
+
+
 def _overlap_credit(
     gold: Mapping[Any, Sequence[tuple[int, int]]], pred: Mapping[Any, Sequence[tuple[int, int]]]
 ) -> Scores:
-    """Partial credit between spans that share characters; both sides sorted and merged, so
-    one sweep per key finds every overlapping pair."""
-    precision_sum = recall_sum = 0.0
-    n_gold = sum(len(spans) for spans in gold.values())
-    n_pred = sum(len(spans) for spans in pred.values())
-    for key, predicted in pred.items():
-        golden = gold.get(key, ())
-        g = 0
-        for p_start, p_end in predicted:
-            while g < len(golden) and golden[g][1] <= p_start:
-                g += 1
-            k = g
-            while k < len(golden) and golden[k][0] < p_end:
-                g_start, g_end = golden[k]
-                shared = min(p_end, g_end) - max(p_start, g_start)
-                precision_sum += shared / (p_end - p_start)
-                recall_sum += shared / (g_end - g_start)
-                k += 1
-    return Scores(precision_sum / n_pred if n_pred else 0.0, recall_sum / n_gold if n_gold else 0.0)
+    total = Credit()
+    for key in [*pred, *(key for key in gold if key not in pred)]:  # a fixed order, for the same float sums
+        total += overlap_credit(gold.get(key, ()), pred.get(key, ()))
+    return total.scores()
 
 
 def _grouped(rows: Iterable[LabelledSpan], *, by_technique: bool) -> dict[Any, list[tuple[int, int]]]:
@@ -99,19 +121,27 @@ def _grouped(rows: Iterable[LabelledSpan], *, by_technique: bool) -> dict[Any, l
 
 
 class GroupedGold:
-    """Gold spans merged once, for scoring many predictions against them (tuning scores
-    thousands); the same figures as ``span_identification`` and ``fragment_level``."""
+    """Gold spans merged once, for scoring many predictions against them article by article
+    (tuning scores thousands): summed over articles, the same figures as ``span_identification``
+    and ``fragment_level``."""
 
     def __init__(self, gold: Iterable[LabelledSpan]) -> None:
         gold = list(gold)
         self.by_article = _grouped(gold, by_technique=False)
         self.by_technique = _grouped(gold, by_technique=True)
+        self.techniques: dict[str, set[str]] = defaultdict(set)
+        for article_id, technique in self.by_technique:
+            self.techniques[article_id].add(technique)
 
-    def span_identification(self, pred: Iterable[LabelledSpan]) -> Scores:
-        return _overlap_credit(self.by_article, _grouped(pred, by_technique=False))
-
-    def fragment_level(self, pred: Iterable[LabelledSpan]) -> Scores:
-        return _overlap_credit(self.by_technique, _grouped(pred, by_technique=True))
+    def article_credit(self, article_id: str, pred: Iterable[LabelledSpan]) -> tuple[Credit, Credit]:
+        """SI's and FLC's credit of one article's predicted spans."""
+        pred = list(pred)
+        si = overlap_credit(self.by_article.get(article_id, ()), merge((row.start, row.end) for row in pred))
+        flc = Credit()
+        for technique in sorted(self.techniques.get(article_id, set()) | {row.technique for row in pred}):
+            spans = merge((row.start, row.end) for row in pred if row.technique == technique)
+            flc += overlap_credit(self.by_technique.get((article_id, technique), ()), spans)
+        return si, flc
 
 
 def span_identification(gold: Iterable[LabelledSpan], pred: Iterable[LabelledSpan]) -> Scores:
