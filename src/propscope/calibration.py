@@ -168,7 +168,7 @@ class _Credits(Generic[Pool]):
                     self.units.append(unit)
                 members.append(index[id(unit[1])])
             membership.append(members)
-        self.pools = list(pools)
+        self.rows = {pool: row for row, pool in enumerate(pools)}
         self.membership = np.zeros((len(pools), len(self.units)))
         for row, members in enumerate(membership):
             self.membership[row, members] = 1.0
@@ -208,7 +208,7 @@ class _Credits(Generic[Pool]):
         in labelling share a decoding."""
         jobs: dict[DecodingParams, tuple[list[DecodingParams], np.ndarray]] = {}
         for pool, choices in candidates.items():
-            members = self.membership[self.pools.index(pool)] > 0
+            members = self.membership[self.rows[pool]] > 0
             for params in choices:
                 if params not in self.scored:
                     self.scored[params] = np.zeros((len(self.units), 6))
@@ -229,13 +229,17 @@ class _Credits(Generic[Pool]):
         detections = [self.units[unit][0].decode(self.units[unit][1], labellings[0]) for unit in units]
         return [self.credit(params, units, detections) for params in labellings]
 
-    def objectives(self, params: DecodingParams) -> dict[str, np.ndarray]:
+    def objectives(self, params: DecodingParams) -> dict[str, list[float]]:
         """F-beta of SI plus F-beta of FLC in every pool, for the beta of every setting."""
-        totals = self.membership @ self.scored[params]
-        si, flc = ((totals[:, first] / np.maximum(totals[:, first + 1], 1),
-                    totals[:, first + 2] / np.maximum(self.gold_counts[:, measure], 1))
-                   for measure, first in ((0, 0), (1, 3)))
-        return {name: _f_beta(*si, beta) + _f_beta(*flc, beta) for name, beta in BETA.items()}
+        values: dict[str, list[float]] = {name: [] for name in BETA}
+        for (si_p, si_n, si_r, flc_p, flc_n, flc_r), (si_gold, flc_gold) in zip(
+            self.membership @ self.scored[params], self.gold_counts, strict=True
+        ):
+            si = scoring.Credit(si_p, int(si_n), si_r, int(si_gold)).scores()
+            flc = scoring.Credit(flc_p, int(flc_n), flc_r, int(flc_gold)).scores()
+            for name, beta in BETA.items():
+                values[name].append(si.f_beta(beta) + flc.f_beta(beta))
+        return values
 
     def stage_one(self, current: Mapping[Pool, Mapping[str, DecodingParams]]) -> dict[Pool, dict[str, DecodingParams]]:
         """Per pool and setting, the best choice on the full grid of the tagger's own spans, with
@@ -256,7 +260,7 @@ class _Credits(Generic[Pool]):
             for params in grid:
                 values = self.objectives(params)
                 for pool, name in members:
-                    value = values[name][self.pools.index(pool)]
+                    value = values[name][self.rows[pool]]
                     if (pool, name) not in best or value > best[pool, name][0]:
                         best[pool, name] = (value, params)
         chosen: dict[Pool, dict[str, DecodingParams]] = {pool: {} for pool in current}
@@ -278,8 +282,8 @@ class _Credits(Generic[Pool]):
         self.score(by_pool)
         chosen: dict[Pool, dict[str, DecodingParams]] = {pool: {} for pool in current}
         for (pool, name), choices in candidates.items():
-            row = self.pools.index(pool)
-            chosen[pool][name] = max(choices, key=lambda params: float(self.objectives(params)[name][row]))
+            row = self.rows[pool]
+            chosen[pool][name] = max(choices, key=lambda params: self.objectives(params)[name][row])
         return chosen
 
 
@@ -293,11 +297,6 @@ def _decoding_of(params: DecodingParams) -> DecodingParams:
     default = DecodingParams()
     return replace(params, second_label=default.second_label, min_confidence=default.min_confidence,
                    max_none=default.max_none)
-
-
-def _f_beta(precision: np.ndarray, recall: np.ndarray, beta: float) -> np.ndarray:
-    total = beta**2 * precision + recall
-    return np.where(total > 0, (1 + beta**2) * precision * recall / np.where(total > 0, total, 1), 0.0)
 
 
 def measure(
