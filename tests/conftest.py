@@ -159,6 +159,30 @@ def tiny_encoder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
+@pytest.fixture(scope="session")
+def tiny_teacher(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A randomly initialised 1-layer MPNet with its own word-piece vocabulary, learnt from the
+    invented articles, that wraps texts in <s> ... </s>: a teacher that shares neither token ids
+    nor token boundaries with the student, as all-mpnet-base-v2 does not."""
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
+    from transformers import MPNetConfig, MPNetModel
+
+    folder = tmp_path_factory.mktemp("tiny-teacher")
+    tokenizer = Tokenizer(models.WordPiece(unk_token="<unk>"))
+    tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
+    specials = ["<s>", "<pad>", "</s>", "<unk>"]
+    texts = [text for text, _ in [*TINY_ARTICLES.values(), *TINY_NEWS.values()]]
+    tokenizer.train_from_iterator(texts, trainers.WordPieceTrainer(vocab_size=120, special_tokens=specials))
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single="<s> $A </s>", special_tokens=[("<s>", 0), ("</s>", 2)])
+    tokenizer.save(str(folder / "tokenizer.json"))
+    config = MPNetConfig(vocab_size=tokenizer.get_vocab_size(), hidden_size=24, num_hidden_layers=1,
+                         num_attention_heads=2, intermediate_size=48, max_position_embeddings=514)
+    MPNetModel(config).save_pretrained(folder)
+    return folder
+
+
 @pytest.fixture(autouse=True)
 def library_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Every test gets its own library file, never the user's."""

@@ -190,3 +190,14 @@ def test_fold_outside_the_folds_is_explained(tiny_corpus: Path, tmp_path: Path) 
                                       "--folds", "2", "--fold", "2"])
     assert result.exit_code == 1
     assert "--fold 2: the folds are numbered 0 to 1" in result.output
+
+
+def test_a_cross_validation_from_before_distillation_is_the_same_recipe_without_a_teacher(tmp_path: Path) -> None:
+    from propscope.training import DEFAULT_CONFIG, load_config
+
+    config = load_config(DEFAULT_CONFIG)
+    before = {section: values for section, values in config.items() if section != "distill"}
+    (tmp_path / "config.json").write_text(json.dumps(before))
+    crossval.check_same_recipe(tmp_path, config)
+    with pytest.raises(InputError, match=r"it differs in distill\.teacher, "):
+        crossval.check_same_recipe(tmp_path, load_config(DEFAULT_CONFIG, ['distill.teacher="teachers/x"']))

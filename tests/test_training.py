@@ -119,3 +119,55 @@ def test_weight_averaging_changes_the_export_not_the_training(
     assert plain["training_log"][-1]["token_loss"] == averaged["training_log"][-1]["token_loss"]
     with np.load(tmp_path / "plain" / "span_head.npz") as a, np.load(tmp_path / "ema" / "span_head.npz") as b:
         assert not np.allclose(a["out_weight"], b["out_weight"])
+
+
+def test_a_teacher_trains_first_and_shapes_the_student_targets(
+    tiny_corpus: Path, tiny_encoder: Path, tiny_teacher: Path, tmp_path: Path
+) -> None:
+    write_tiny_extra(tiny_corpus.parent)
+    extra = ['data.extra=["../news"]', "data.extra_weights=[1.0]"]
+    taught = train(tiny_corpus, tiny_encoder, tmp_path / "taught", *extra, f'distill.teacher="{tiny_teacher}"',
+                   "distill.teacher_epochs=3")
+    plain = train(tiny_corpus, tiny_encoder, tmp_path / "plain", *extra)
+    assert [row.get("model") for row in taught["training_log"]] == ["teacher"] * 3 + ["student"] * 2
+    assert taught["config"]["distill"]["teacher"] == str(tiny_teacher)
+    assert taught["training_log"][-1]["token_loss"] != plain["training_log"][-1]["token_loss"]
+    card = (tmp_path / "taught" / "MODEL_CARD.md").read_text()
+    assert f"the teacher `{tiny_teacher}` first trains" in card and "| teacher 3 |" in card
+    assert "Distilled" not in (tmp_path / "plain" / "MODEL_CARD.md").read_text()
+    assert Analyzer(tmp_path / "taught").analyze(PROPAGANDA).text == PROPAGANDA
+
+
+def test_teacher_probabilities_reach_the_student_tokens_through_characters() -> None:
+    import numpy as np
+
+    from propscope.text import Tokens
+    from propscope.training import carry_over
+
+    def tokens(*spans: tuple[int, int]) -> Tokens:
+        return Tokens(ids=np.arange(len(spans)), char_spans=np.asarray(spans))
+
+    # "deplorable thugs!": the teacher cuts "de|plorable", the student "deplor|able", and only
+    # the student keeps "!" as a token.
+    teacher = tokens((0, 2), (2, 10), (11, 16))
+    values = np.asarray([[1.0, 0.0], [0.5, 0.2], [0.2, 0.9]], dtype=np.float32)
+    student = tokens((0, 6), (6, 10), (11, 16), (16, 17))
+    carried = carry_over(teacher, values, student)
+    np.testing.assert_allclose(carried[0], [(2 * 1.0 + 4 * 0.5) / 6, (2 * 0.0 + 4 * 0.2) / 6], rtol=1e-6)
+    np.testing.assert_allclose(carried[1:3], values[1:3])
+    assert np.isnan(carried[3]).all()
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ('distill.teacher="nowhere/encoder"', "nowhere/encoder: no such encoder folder"),
+    ('distill.teacher=".teachers/all-mpnet-base-v2"', "`make teacher` puts all-mpnet-base-v2 there"),
+    ("distill.weight=1.5", "distill.weight = 1.5: expected the teacher's share of the targets, from 0 to 1"),
+])
+def test_a_bad_teacher_is_explained(tiny_corpus: Path, tiny_encoder: Path, tiny_teacher: Path, tmp_path: Path,
+                                    override: str, message: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    overrides = [f'model.encoder="{tiny_encoder}"', "data.extra=[]", "data.extra_weights=[]",
+                 "data.validation_fraction=0.25", f'distill.teacher="{tiny_teacher}"', override]
+    args = ["train", "--data", str(tiny_corpus), "--out", str(tmp_path / "model")]
+    result = CliRunner().invoke(cli, args + [arg for o in overrides for arg in ("--set", o)])
+    assert result.exit_code == 1 and message in result.output and "Traceback" not in result.output, result.output

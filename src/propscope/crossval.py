@@ -66,17 +66,26 @@ def read_baseline(out_dir: Path, summary: Mapping[str, Any]) -> dict[str, Any]:
     return {"run": out_dir.resolve().name, "folds": len(per_fold), "mean": baseline["mean"], "sd": baseline["sd"]}
 
 
+def _without_unused_teacher(config: Mapping[str, Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:
+    """The recipe without its distill section when it names no teacher: recipes from before
+    distillation have none, and the other keys are unused without a teacher."""
+    if config.get("distill", {}).get("teacher"):
+        return dict(config)
+    return {section: values for section, values in config.items() if section != "distill"}
+
+
 def check_same_recipe(out_dir: Path, config: Mapping[str, Mapping[str, Any]]) -> None:
     """Raise unless the cross-validation in ``out_dir`` ran the recipe ``config``."""
     try:
         ran: dict[str, dict[str, Any]] = json.loads((out_dir / "config.json").read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise InputError(f"{out_dir}: not a cross-validation run ({exc})") from None
+    before, now = _without_unused_teacher(ran), _without_unused_teacher(config)
     differing = sorted(
         f"{section}.{key}"
-        for section in set(ran) | set(config) if section != "decoding"
-        for key in set(ran.get(section, {})) | set(config.get(section, {}))
-        if (section, key) not in NOT_RECIPE and ran.get(section, {}).get(key) != config.get(section, {}).get(key)
+        for section in set(before) | set(now) if section != "decoding"
+        for key in set(before.get(section, {})) | set(now.get(section, {}))
+        if (section, key) not in NOT_RECIPE and before.get(section, {}).get(key) != now.get(section, {}).get(key)
     )
     if differing:
         raise InputError(f"{out_dir}: that cross-validation ran another recipe (it differs in {', '.join(differing)})")

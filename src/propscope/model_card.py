@@ -122,6 +122,16 @@ def _held_out(recipe: Mapping[str, Any], cfg: Mapping[str, Any]) -> str:
     return "none held out: the decoding is the one its cross-validation chose (below)"
 
 
+def _teacher(cfg: Mapping[str, Any]) -> str:
+    distill = cfg.get("distill", {})
+    if not distill.get("teacher"):
+        return ""
+    return (f"Distilled: the teacher `{distill['teacher']}` first trains the same way on the same texts "
+            f"({distill['teacher_epochs']} epochs, encoder lr {distill['teacher_encoder_lr']}); its token "
+            f"probabilities, carried over to the student's word pieces by character offsets, make up "
+            f"{distill['weight']} of the student's token targets, the gold spans the rest.\n")
+
+
 def render(out_dir: Path, recipe: Mapping[str, Any], figures: Mapping[str, Any]) -> str:
     config = json.loads((out_dir / "config.json").read_text(encoding="utf-8"))
     cfg = recipe["config"]
@@ -131,7 +141,8 @@ def render(out_dir: Path, recipe: Mapping[str, Any], figures: Mapping[str, Any])
         if path.name not in {"MODEL_CARD.md", "recipe.json"}
     )
     epochs = "\n".join(
-        f"| {row['epoch']} | {row['token_loss']:.4f} | {row['span_loss']:.4f} | {row['minutes']:.1f} |"
+        f"| {row['model'] + ' ' if 'model' in row else ''}{row['epoch']} | {row['token_loss']:.4f} | {row['span_loss']:.4f} "
+        f"| {row['minutes']:.1f} |"
         for row in recipe["training_log"]
     )
     extra = "".join(
@@ -182,7 +193,7 @@ None of these corpora has an open licence: none of their text is in this reposit
 (resolved copy in `recipe.json`): {cfg['train']['epochs']} epochs, batch {cfg['train']['batch_size']} windows,
 AdamW, encoder lr {cfg['train']['encoder_lr']}, head lr {cfg['train']['head_lr']}, linear warm-up and decay,
 {'bf16 autocast' if cfg['train']['bf16'] else 'fp32'}, seed {cfg['train']['seed']}, on {_hardware(cfg['train'])}.
-
+{_teacher(cfg)}
 | epoch | token loss | span loss | minutes |
 |---|---|---|---|
 {epochs}

@@ -8,6 +8,11 @@ numpy, see ``decoding``.
 
 Besides the PTC articles, a recipe may name extra annotated sources (``data.extra``), each with
 a loss weight. Their spans without a PTC label are masked: neither positive nor negative.
+
+A recipe may also name a teacher (``distill.teacher``): a larger encoder trained the same way on
+the same texts first, whose token probabilities, carried over to the student's word pieces
+through character offsets (the two vocabularies differ), make up part of the student's token
+targets.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ import numpy as np
 from propscope import datasets, decoding, ptc, techniques
 from propscope.errors import InputError, MissingExtra
 from propscope.text import Tokens, load_tokenizer, tokenize
+from propscope.text import windows as text_windows
 
 try:
     import torch
@@ -42,6 +48,7 @@ except ImportError as exc:  # pragma: no cover - depends on the install
 DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "minilm.toml"
 NEGATIVE_THRESHOLD = 0.3
 SHORT_WINDOW = 64  # tokens; windows this short are batched apart from full ones
+TEACHER_FOLDER = ".teachers/all-mpnet-base-v2"  # where `make teacher` puts the base-size encoder
 
 
 # ---------------------------------------------------------------- config
@@ -81,6 +88,9 @@ def encoder_dir(name: str) -> Path:
     """Folder of the pretrained encoder: a folder path, or a PyPI package with a model/ folder."""
     if Path(name).is_dir():
         return Path(name)
+    if "/" in name or "\\" in name:
+        raise InputError(f"{name}: no such encoder folder" + (
+            " (`make teacher` puts all-mpnet-base-v2 there)" if name.rstrip("/").endswith(TEACHER_FOLDER) else ""))
     spec = importlib.util.find_spec(name.replace("-", "_"))
     if spec is None or spec.origin is None:
         raise MissingExtra(f"the encoder package {name} is not installed: pip install {name}")
@@ -98,6 +108,7 @@ class TrainingArticle:
     text: str
     tokens: Tokens
     targets: np.ndarray  # (n_tokens, N_CHANNELS) float32: inside any span, then inside each technique
+    loss_targets: np.ndarray  # what the token loss trains towards: the targets, or blended with a teacher's
     loss_mask: np.ndarray  # (n_tokens,) float32, 0 inside a span whose technique has no PTC label
     weight: float  # loss weight of the text's source
     span_tokens: np.ndarray  # (n_spans, 2) token [first, last)
@@ -135,6 +146,7 @@ def prepare(annotated: datasets.AnnotatedText, tokenizer: Any, weight: float = 1
         text=text,
         tokens=tokens,
         targets=targets,
+        loss_targets=targets,
         loss_mask=loss_mask,
         weight=weight,
         span_tokens=np.asarray([tokens.token_range(s, e) for s, e in spans], dtype=np.int64).reshape(-1, 2),
@@ -145,10 +157,13 @@ def prepare(annotated: datasets.AnnotatedText, tokenizer: Any, weight: float = 1
 
 
 def _special_ids(tokenizer: Any) -> tuple[int, int]:
-    cls_id, sep_id = tokenizer.token_to_id("[CLS]"), tokenizer.token_to_id("[SEP]")
-    if cls_id is None or sep_id is None:
-        raise InputError("the encoder's tokenizer has no [CLS] or [SEP] token")
-    return int(cls_id), int(sep_id)
+    """The tokens the encoder's tokenizer wraps a text in: [CLS] and [SEP], or <s> and </s>."""
+    bare = tokenizer.encode("a", add_special_tokens=False).ids
+    wrapped = tokenizer.encode("a", add_special_tokens=True).ids
+    if len(wrapped) != len(bare) + 2 or wrapped[1:-1] != bare:
+        raise InputError("the encoder's tokenizer does not wrap a text in one start and one end token "
+                         "(like [CLS] ... [SEP] or <s> ... </s>)")
+    return int(wrapped[0]), int(wrapped[-1])
 
 
 def split_articles(ids: Sequence[str], fraction: float, seed: int) -> tuple[list[str], list[str]]:
@@ -219,7 +234,7 @@ def collate(
         n = end - start
         ids[row, : n + 2] = [cls_id, *article.tokens.ids[start:end], sep_id]
         mask[row, : n + 2] = 1
-        targets[row, 1 : n + 1] = article.targets[start:end]
+        targets[row, 1 : n + 1] = article.loss_targets[start:end]
         token_weights[row, 1 : n + 2] = article.weight
         token_weights[row, 1 : n + 1] *= article.loss_mask[start:end]
         inside = (article.span_tokens[:, 0] >= start) & (article.span_tokens[:, 1] <= end)
@@ -304,7 +319,8 @@ class TaggerModel(nn.Module):
 
     def __init__(self, encoder_path: Path, span_hidden: int, dropout: float, prior: np.ndarray) -> None:
         super().__init__()
-        self.encoder = AutoModel.from_pretrained(encoder_path, add_pooling_layer=False)
+        # fp32 whatever the checkpoint stores: the optimizer needs full-precision weights.
+        self.encoder = AutoModel.from_pretrained(encoder_path, add_pooling_layer=False, dtype=torch.float32)
         width = self.encoder.config.hidden_size
         self.dropout = nn.Dropout(dropout)
         self.token_head = nn.Linear(width, decoding.N_CHANNELS)
@@ -399,13 +415,110 @@ def training_device(name: str) -> torch.device:
     raise InputError(f'train.device = {name!r}: expected "cpu" or "cuda"')
 
 
+def teacher_config(config: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The recipe of the teacher: the student's, with the teacher's encoder, epochs and encoder
+    learning rate."""
+    distill = config["distill"]
+    return {**{section: dict(values) for section, values in config.items()},
+            "model": {**config["model"], "encoder": distill["teacher"]},
+            "train": {**config["train"], "epochs": distill["teacher_epochs"],
+                      "encoder_lr": distill["teacher_encoder_lr"]}}
+
+
 def fit(
     config: Mapping[str, Mapping[str, Any]],
     corpus: Corpus,
     *,
     progress: Callable[[str, int, int], None] | None = None,
-) -> tuple[TaggerModel, list[dict[str, float]]]:
-    """Train the model on the corpus's training texts; returns it and the per-epoch log."""
+) -> tuple[TaggerModel, list[dict[str, Any]]]:
+    """Train the model on the corpus's training texts; returns it and the per-epoch log. With a
+    teacher in the recipe, the teacher trains first (its epochs are logged as "teacher")."""
+    teacher_name = str(config.get("distill", {}).get("teacher", ""))
+    if not teacher_name:
+        return _fit(config, corpus, progress=progress)
+    share = config["distill"]["weight"]
+    if not 0 <= share <= 1:
+        raise InputError(f"distill.weight = {share}: expected the teacher's share of the targets, from 0 to 1")
+    tokenizer = load_tokenizer(encoder_dir(teacher_name) / "tokenizer.json")
+    teacher, teacher_log = _fit(teacher_config(config), corpus, progress=_renamed(progress, "teacher"))
+    device = training_device(str(config["train"].get("device", "cpu")))
+    texts = [text.text for text, _ in corpus.training_texts()]
+    taught_tokens = [tokenize(tokenizer, text) for text in texts]
+    probabilities = token_probabilities(teacher.to(device), taught_tokens, _special_ids(tokenizer),
+                                        int(config["model"]["window_tokens"]) - 2,
+                                        int(config["model"]["inference_stride"]), int(config["train"]["batch_size"]))
+    del teacher  # its memory is free again before the student trains
+    model, log = _fit(config, corpus, teacher=list(zip(taught_tokens, probabilities, strict=True)),
+                      progress=progress)
+    return model, [{"model": "teacher", **row} for row in teacher_log] + [{"model": "student", **row} for row in log]
+
+
+def _renamed(
+    progress: Callable[[str, int, int], None] | None, stage: str
+) -> Callable[[str, int, int], None] | None:
+    return (lambda _, done, total: progress(stage, done, total)) if progress else None
+
+
+@torch.no_grad()
+def token_probabilities(
+    model: TaggerModel,
+    texts: Sequence[Tokens],
+    special_ids: tuple[int, int],
+    content_tokens: int,
+    stride: int,
+    batch_size: int,
+) -> list[np.ndarray]:
+    """A trained model's token probabilities over whole texts, in overlapping windows averaged
+    as at inference; (n_tokens, N_CHANNELS) per text."""
+    model.eval()
+    device = next(model.parameters()).device
+    sums = [np.zeros((len(tokens), decoding.N_CHANNELS), dtype=np.float32) for tokens in texts]
+    counts = [np.zeros((len(tokens), 1), dtype=np.float32) for tokens in texts]
+    windows = [(index, start, end) for index, tokens in enumerate(texts)
+               for start, end in text_windows(len(tokens), content_tokens, stride) if end > start]
+    cls_id, sep_id = special_ids
+    for first in range(0, len(windows), batch_size):
+        chunk = windows[first : first + batch_size]
+        width = max(end - start for _, start, end in chunk) + 2
+        ids = np.zeros((len(chunk), width), dtype=np.int64)
+        mask = np.zeros((len(chunk), width), dtype=np.int64)
+        for row, (index, start, end) in enumerate(chunk):
+            ids[row, : end - start + 2] = [cls_id, *texts[index].ids[start:end], sep_id]
+            mask[row, : end - start + 2] = 1
+        logits, _ = model(torch.from_numpy(ids).to(device), torch.from_numpy(mask).to(device))
+        probabilities = torch.sigmoid(logits.float()).cpu().numpy()
+        for row, (index, start, end) in enumerate(chunk):
+            sums[index][start:end] += probabilities[row, 1 : end - start + 1]
+            counts[index][start:end] += 1
+    return [total / np.maximum(count, 1) for total, count in zip(sums, counts, strict=True)]
+
+
+def carry_over(source: Tokens, values: np.ndarray, target: Tokens) -> np.ndarray:
+    """Per-token values of one tokenization of a text carried to another of the same text: each
+    target token takes the mean of the source tokens it overlaps, weighted by the characters they
+    share; NaN where it shares none."""
+    length = int(max(source.char_spans.max(initial=0), target.char_spans.max(initial=0)))
+    per_char = np.zeros((length + 1, values.shape[1]), dtype=np.float64)
+    covered = np.zeros(length + 1, dtype=np.float64)
+    for (start, end), row in zip(source.char_spans.tolist(), values, strict=True):
+        per_char[start:end] = row
+        covered[start:end] = 1.0
+    value_sums = np.concatenate([np.zeros((1, values.shape[1])), per_char.cumsum(0)])
+    covered_sums = np.concatenate([[0.0], covered.cumsum()])
+    starts, ends = target.char_spans[:, 0], target.char_spans[:, 1]
+    shared = (covered_sums[ends] - covered_sums[starts])[:, None]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        carried = (value_sums[ends] - value_sums[starts]) / shared
+    return np.where(shared > 0, carried, np.nan).astype(np.float32)
+
+
+def _fit(
+    config: Mapping[str, Mapping[str, Any]],
+    corpus: Corpus,
+    *,
+    teacher: Sequence[tuple[Tokens, np.ndarray]] = (),
+    progress: Callable[[str, int, int], None] | None = None,
+) -> tuple[TaggerModel, list[dict[str, Any]]]:
     train_cfg, model_cfg = config["train"], config["model"]
     seed = int(train_cfg["seed"])
     random.seed(seed)
@@ -417,6 +530,12 @@ def fit(
     source = encoder_dir(model_cfg["encoder"])
     tokenizer = load_tokenizer(source / "tokenizer.json")
     prepared = [prepare(text, tokenizer, weight) for text, weight in corpus.training_texts()]
+    if teacher:
+        share = float(config["distill"]["weight"])
+        for article, (taught_tokens, probabilities) in zip(prepared, teacher, strict=True):
+            carried = carry_over(taught_tokens, probabilities, article.tokens)
+            article.loss_targets = np.where(np.isnan(carried), article.targets,
+                                            (1 - share) * article.targets + share * carried).astype(np.float32)
     targets = np.concatenate([a.targets for a in prepared])
     prior = np.clip(targets.mean(axis=0), 1e-3, 1 - 1e-3)
 
@@ -442,7 +561,7 @@ def fit(
     cls_id, sep_id = _special_ids(tokenizer)
     span_weight = float(train_cfg["span_loss_weight"])
     technique_weight = float(train_cfg["technique_loss_weight"])
-    log: list[dict[str, float]] = []
+    log: list[dict[str, Any]] = []
     step = 0
     started = time.monotonic()
     ema_decay = float(train_cfg.get("ema_decay", 0.0))
@@ -522,7 +641,7 @@ def export(
     corpus: Corpus,
     out_dir: Path,
     *,
-    log: list[dict[str, float]],
+    log: list[dict[str, Any]],
     data_sha256: str,
     extra_sha256: Sequence[str] = (),
     crossval: Mapping[str, Any] | None = None,
