@@ -1,6 +1,7 @@
 """Cross-validation end to end on the tiny invented corpus with a tiny random encoder."""
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -33,6 +34,7 @@ def tiny_cv(tmp_path_factory: pytest.TempPathFactory, tiny_encoder: Path) -> tup
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     assert "spearman" in result.output and "± " in result.output
+    assert re.search(r"^\d\d:\d\d:\d\d Train 1/\d+$", result.output, re.MULTILINE)  # progress in a log
     return corpus, folder / "cv", args
 
 
@@ -77,11 +79,17 @@ def test_tuning_pool_takes_every_model_s_held_out_articles_but_the_fold_s_own() 
     assert crossval.tuning_pool(assignment, held_out, 2) == {"b": 2, "d": 2, "c": 0, "a": 1}
 
 
+def test_without_held_out_parts_the_pools_are_the_other_folds_out_of_fold_articles() -> None:
+    assignment = {"a": 0, "b": 0, "c": 1, "d": 2}
+    unseen = {0: ["a", "b"], 1: ["c"], 2: ["d"]}
+    assert crossval.tuning_pool(assignment, unseen, 0) == {"c": 1, "d": 2}
+    assert crossval.tuning_pool(assignment, unseen, 2) == {"a": 0, "b": 0, "c": 1}
+
+
 def test_every_fold_is_tuned_on_the_pool_of_held_out_articles(tiny_cv: tuple[Path, Path, list[str]]) -> None:
     _, out, _ = tiny_cv
     assignment = {i: int(f) for i, f in (line.split("\t") for line in (out / "folds.tsv").read_text().splitlines())}
-    held_out = {k: json.loads((out / f"fold-{k}" / "model" / "recipe.json").read_text())["validation_articles"]
-                for k in range(2)}
+    held_out = {k: crossval.held_out_ids(out / f"fold-{k}") for k in range(2)}
     for fold in range(2):
         figures = json.loads((out / f"fold-{fold}" / "figures.json").read_text())
         assert figures["tuned_on"] == len(crossval.tuning_pool(assignment, held_out, fold)) > 0
@@ -125,6 +133,7 @@ def test_final_model_card_reports_the_crossval(
     assert result.exit_code == 0, result.output
     card = (tmp_path / "model" / "MODEL_CARD.md").read_text()
     assert "## Cross-validated figures" in card
+    assert "trained by this recipe on the other folds, less 25% of them held out, and" in card
     si_row = next(line for line in card.splitlines() if line.startswith("| SI F1"))
     assert si_row == (f"| SI F1 (span identification) | {summary['mean']['si']:.3f} | {summary['sd']['si']:.3f} |"
                       f" {summary['mean']['si'] / 2:.3f} ± {summary['sd']['si']:.3f} |")
@@ -183,6 +192,30 @@ def test_one_fold_at_a_time(tiny_corpus: Path, tiny_encoder: Path, tmp_path: Pat
     refused = CliRunner().invoke(cli, ["train", "--data", str(tiny_corpus), "--out", str(tmp_path / "m"),
                                        "--crossval", str(tmp_path / "cv"), *args[args.index("--set"):]])
     assert refused.exit_code == 1 and "has not finished every fold" in refused.output
+
+
+def test_without_held_out_parts_each_fold_trains_on_all_the_others_and_is_tuned_on_their_predictions(
+    tiny_corpus: Path, tiny_encoder: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "cv"
+    args = with_recipe(["crossval", "--data", str(tiny_corpus), "--out", str(out), "--folds", "2"], tiny_encoder,
+                       "data.tune_fraction=0")
+    first = CliRunner().invoke(cli, [*args, "--fold", "0"])
+    assert first.exit_code == 0, first.output
+    assert "at the default decoding until every fold is trained and tuned on the pool" in first.output
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assignment = {i: int(f) for i, f in (line.split("\t") for line in (out / "folds.tsv").read_text().splitlines())}
+    for fold in range(2):
+        recipe = json.loads((out / f"fold-{fold}" / "model" / "recipe.json").read_text())
+        assert recipe["validation_articles"] == []
+        assert sorted(recipe["train_articles"]) == sorted(i for i, f in assignment.items() if f != fold)
+        figures = json.loads((out / f"fold-{fold}" / "figures.json").read_text())
+        assert figures["tune_articles"] == 0 and figures["tuned_on"] == len(recipe["train_articles"])
+    assert set(json.loads((out / "summary.json").read_text())["decoding"]) == {"low", "balanced", "high"}
+    refused = CliRunner().invoke(cli, [*args, "--fold", "1", "--retune"])
+    assert refused.exit_code == 1 and "Traceback" not in refused.output
+    assert "--retune --fold 1: the fold's model holds no article out to tune on" in refused.output
 
 
 def test_fold_outside_the_folds_is_explained(tiny_corpus: Path, tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -67,7 +68,11 @@ def _progress() -> Progress:
 
 @contextmanager
 def _staged_progress() -> Iterator[Callable[[str, int, int], None]]:
-    """A progress bar per stage of a long job (train, tune), as ``advance(stage, done, total)``."""
+    """A progress bar per stage of a long job (train, tune), as ``advance(stage, done, total)``;
+    where stderr is no terminal (a job's log file), a timed line at every tenth of a stage."""
+    if not stderr.is_terminal:
+        yield _progress_lines()
+        return
     with _progress() as progress:
         tasks: dict[str, TaskID] = {}
 
@@ -77,6 +82,18 @@ def _staged_progress() -> Iterator[Callable[[str, int, int], None]]:
             progress.update(tasks[stage], completed=done, total=total)
 
         yield advance
+
+
+def _progress_lines() -> Callable[[str, int, int], None]:
+    tenths: dict[str, int] = {}
+
+    def advance(stage: str, done: int, total: int) -> None:
+        tenth = 10 * done // max(1, total)
+        if tenths.get(stage) != tenth:
+            tenths[stage] = tenth
+            stderr.print(f"{time.strftime('%H:%M:%S')} {stage.capitalize()} {done}/{total}")
+
+    return advance
 
 
 def _rate_progress() -> Progress:
@@ -383,6 +400,9 @@ def crossval(data_dir: Path, out_dir: Path, folds: int, seed: int, only: tuple[i
                              progress=advance)
         if only:
             stderr.print(f"Folds {', '.join(map(str, sorted(set(only))))} of {folds} only; run the others for a summary of all.")
+            if float(config["data"]["tune_fraction"]) == 0:
+                stderr.print("With data.tune_fraction = 0 no article is held out: these figures are at the default "
+                             "decoding until every fold is trained and tuned on the pool.")
         for key in cv.HEADLINE:
             click.echo(f"{key:<9} {summary['mean'][key]:.4f} ± {summary['sd'][key]:.4f}   folds: "
                        + " ".join(f"{row[key]:.3f}" for row in summary["per_fold"]))

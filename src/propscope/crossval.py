@@ -2,10 +2,12 @@
 
 The articles of a PTC folder are dealt into k seeded folds, never splitting an article. For
 each fold, the recipe trains on the other folds, less a part of them (``data.tune_fraction``)
-held out, and the model it gives predicts the fold's articles. Once
-every fold has its model, each fold's decoding is tuned on the held-out parts of all the fold
-models, less the fold's own articles: each article decoded by the model that held it out,
-with five folds three times as many as one fold's part, for choices that vary less by sample.
+held out, and the model it gives predicts the fold's articles. Once every fold has its model,
+each fold's decoding is tuned on the held-out parts of all the fold models, less the fold's own
+articles: each article decoded by the model that held it out, with five folds three times as
+many as one fold's part, for choices that vary less by sample. At ``data.tune_fraction = 0``
+nothing is held out: every fold model trains on all the other folds, as the final model trains
+on every article, and each fold is tuned on the other folds' out-of-fold predictions instead.
 Nothing about a fold's articles, not even a threshold, is chosen with their labels. The
 out-of-fold predictions are scored per fold; the summary is the mean and spread over folds.
 
@@ -206,27 +208,32 @@ def _retune_fold(
     progress: Callable[[str, int, int], None] | None,
 ) -> None:
     """Tune a fold's decoding again on its own model's held-out articles, and measure it again."""
+    held_out = held_out_ids(fold_dir)
+    if not held_out:
+        raise InputError(f"--retune --fold {fold}: the fold's model holds no article out to tune on "
+                         "(data.tune_fraction = 0); run --retune without --fold to tune every fold on the pool")
     analyzer = Analyzer(fold_dir / "model")
-    encoded = calibration.encode_articles(analyzer, held_out_articles(corpus, fold_dir), progress=progress)
+    encoded = calibration.encode_articles(analyzer, {i: corpus.articles[i] for i in held_out}, progress=progress)
     _measure_again(corpus, assignment, fold, fold_dir, calibration.tune(encoded, corpus.labels), tuned_on=None)
 
 
-def tuning_pool(assignment: Mapping[str, int], held_out: Mapping[int, Sequence[str]], fold: int) -> dict[str, int]:
+def tuning_pool(assignment: Mapping[str, int], unseen: Mapping[int, Sequence[str]], fold: int) -> dict[str, int]:
     """The articles that tune ``fold``'s decoding, each with the fold whose model decodes it:
-    the held-out articles of every fold model (``held_out``), less the fold's own articles.
-    An article held out by several models is decoded by the fold's own, else by the first."""
-    pool = dict.fromkeys(held_out[fold], fold)
-    for other in sorted(held_out):
-        for article_id in held_out[other]:
+    the articles each fold model tunes on (``unseen``: its held-out part, or its own fold where
+    it holds none out), less the fold's own. An article in several is decoded by the fold's own
+    model, else by the first."""
+    pool: dict[str, int] = {}
+    for model in [fold, *sorted(set(unseen) - {fold})]:
+        for article_id in unseen[model]:
             if assignment[article_id] != fold:
-                pool.setdefault(article_id, other)
+                pool.setdefault(article_id, model)
     return pool
 
 
-def held_out_articles(corpus: training.Corpus, fold_dir: Path) -> dict[str, str]:
-    """The articles a fold's model was not trained on, kept out to tune on."""
+def held_out_ids(fold_dir: Path) -> list[str]:
+    """The articles of the training side that a fold's model was not trained on, kept out to tune on."""
     recipe = json.loads((fold_dir / "model" / "recipe.json").read_text(encoding="utf-8"))
-    return {i: corpus.articles[i] for i in recipe["validation_articles"]}
+    return list(recipe["validation_articles"])
 
 
 def _tune_pooled(
@@ -247,11 +254,15 @@ def _tune_pooled(
             or "tuned_on" not in json.loads((fold_dir / "figures.json").read_text(encoding="utf-8"))]
     if not todo:
         return
-    held_out = {fold: held_out_articles(corpus, fold_dir) for fold, fold_dir in enumerate(fold_dirs)}
-    encoded = {fold: calibration.encode_articles(Analyzer(fold_dir / "model"), held_out[fold], progress=progress)
-               for fold, fold_dir in enumerate(fold_dirs)}
-    held_out_ids = {fold: sorted(articles) for fold, articles in held_out.items()}
-    pools = {fold: {i: encoded[k][i] for i, k in tuning_pool(assignment, held_out_ids, fold).items()} for fold in todo}
+    unseen = {fold: held_out_ids(fold_dir) or sorted(i for i, f in assignment.items() if f == fold)
+              for fold, fold_dir in enumerate(fold_dirs)}
+    chosen = {fold: tuning_pool(assignment, unseen, fold) for fold in todo}
+    decoded_by = [sorted({i for pool in chosen.values() for i, model in pool.items() if model == fold})
+                  for fold in range(folds)]
+    encoded = {fold: calibration.encode_articles(Analyzer(fold_dirs[fold] / "model"),
+                                                 {i: corpus.articles[i] for i in ids}, progress=progress)
+               for fold, ids in enumerate(decoded_by)}
+    pools = {fold: {i: encoded[model][i] for i, model in chosen[fold].items()} for fold in todo}
     tuned = calibration.tune_pools(pools, corpus.labels, workers=workers)
     for fold in todo:
         _measure_again(corpus, assignment, fold, fold_dirs[fold], tuned[fold], tuned_on=len(pools[fold]))

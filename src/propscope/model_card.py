@@ -25,8 +25,13 @@ def write(out_dir: Path, *, recipe: Mapping[str, Any], figures: Mapping[str, Any
     (out_dir / "MODEL_CARD.md").write_text(render(out_dir, recipe, figures), encoding="utf-8")
 
 
-def _crossval_section(summary: Mapping[str, Any]) -> str:
+def _crossval_section(summary: Mapping[str, Any], tune_fraction: float) -> str:
     mean, sd = summary["mean"], summary["sd"]
+    held_out, pool = ((f", less {tune_fraction:.0%} of them held out",
+                       "the held-out parts of all the fold models, less the fold's own articles")
+                      if tune_fraction else
+                      (" (all of them, as the final model trains on every article)",
+                       "the other folds' out-of-fold predictions"))
     baseline = summary.get("baseline")
     names = {"si": "SI F1 (span identification)", "tc": "TC micro-F1 (technique of gold spans)",
              "flc": "FLC F1 (spans with the right technique)", "slc": "SLC F1 (sentences with any technique)",
@@ -59,10 +64,9 @@ def _crossval_section(summary: Mapping[str, Any]) -> str:
 """ if per_technique else ""
     return f"""## Cross-validated figures
 {summary['folds']}-fold cross-validation over the {summary.get('articles', 'PTC')} PTC training articles (folds by article,
-seed {summary.get('seed', '?')}): each fold's model is trained by this recipe on the other folds, less a part held
-out, and predicts the fold; its decoding is tuned on the held-out parts of all the fold models, less the
-fold's own articles. Nothing about a fold's articles is chosen with their labels. Mean and standard
-deviation over folds{compared}:
+seed {summary.get('seed', '?')}): each fold's model is trained by this recipe on the other folds{held_out}, and
+predicts the fold; its decoding is tuned on {pool}. Nothing about a fold's articles is chosen with
+their labels. Mean and standard deviation over folds{compared}:
 
 {head}
 {rule}
@@ -149,7 +153,7 @@ def render(out_dir: Path, recipe: Mapping[str, Any], figures: Mapping[str, Any])
         f"\n- `{path}` at loss weight {weight}" for path, weight in zip(
             cfg["data"].get("extra", []), cfg["data"].get("extra_weights", []), strict=True)
     ) or "\n- none"
-    crossval = _crossval_section(recipe["crossval"]) if recipe.get("crossval") else ""
+    crossval = _crossval_section(recipe["crossval"], float(cfg["data"]["tune_fraction"])) if recipe.get("crossval") else ""
     decoding = "\n".join(f"- `{name}`: `{json.dumps(config['decoding'][name])}`" for name in config["decoding"])
     return f"""# Model card: {config['name']} {config['version']}
 
