@@ -212,7 +212,13 @@ def test_without_held_out_parts_each_fold_trains_on_all_the_others_and_is_tuned_
         assert sorted(recipe["train_articles"]) == sorted(i for i, f in assignment.items() if f != fold)
         figures = json.loads((out / f"fold-{fold}" / "figures.json").read_text())
         assert figures["tune_articles"] == 0 and figures["tuned_on"] == len(recipe["train_articles"])
-    assert set(json.loads((out / "summary.json").read_text())["decoding"]) == {"low", "balanced", "high"}
+    final = CliRunner().invoke(cli, with_recipe(["train", "--data", str(tiny_corpus), "--out", str(tmp_path / "model"),
+                                                 "--crossval", str(out)], tiny_encoder,
+                                                "data.tune_fraction=0", "data.validation_fraction=0"))
+    assert final.exit_code == 0, final.output
+    card = " ".join((tmp_path / "model" / "MODEL_CARD.md").read_text().split())
+    assert ("on the other folds (all of them, as the final model trains on every article), and predicts the fold; "
+            "its decoding is tuned on the other folds' out-of-fold predictions.") in card
     refused = CliRunner().invoke(cli, [*args, "--fold", "1", "--retune"])
     assert refused.exit_code == 1 and "Traceback" not in refused.output
     assert "--retune --fold 1: the fold's model holds no article out to tune on" in refused.output
