@@ -25,6 +25,11 @@ def with_recipe(args: list[str], encoder: Path, *extra: str) -> list[str]:
     return args
 
 
+def read_assignment(out: Path) -> dict[str, int]:
+    """The fold of each article, from a run's ``folds.tsv``."""
+    return {i: int(f) for i, f in (line.split("\t") for line in (out / "folds.tsv").read_text().splitlines())}
+
+
 @pytest.fixture(scope="module")
 def tiny_cv(tmp_path_factory: pytest.TempPathFactory, tiny_encoder: Path) -> tuple[Path, Path, list[str]]:
     """(corpus, run folder, command) of a finished 2-fold cross-validation."""
@@ -88,7 +93,7 @@ def test_without_held_out_parts_the_pools_are_the_other_folds_out_of_fold_articl
 
 def test_every_fold_is_tuned_on_the_pool_of_held_out_articles(tiny_cv: tuple[Path, Path, list[str]]) -> None:
     _, out, _ = tiny_cv
-    assignment = {i: int(f) for i, f in (line.split("\t") for line in (out / "folds.tsv").read_text().splitlines())}
+    assignment = read_assignment(out)
     held_out = {k: crossval.held_out_ids(out / f"fold-{k}") for k in range(2)}
     for fold in range(2):
         figures = json.loads((out / f"fold-{fold}" / "figures.json").read_text())
@@ -205,7 +210,7 @@ def test_without_held_out_parts_each_fold_trains_on_all_the_others_and_is_tuned_
     assert "at the default decoding until every fold is trained and tuned on the pool" in first.output
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
-    assignment = {i: int(f) for i, f in (line.split("\t") for line in (out / "folds.tsv").read_text().splitlines())}
+    assignment = read_assignment(out)
     for fold in range(2):
         recipe = json.loads((out / f"fold-{fold}" / "model" / "recipe.json").read_text())
         assert recipe["validation_articles"] == []

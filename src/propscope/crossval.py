@@ -104,6 +104,11 @@ def assign_folds(ids: Sequence[str], k: int, seed: int) -> dict[str, int]:
     return {article_id: index % k for index, article_id in enumerate(shuffled)}
 
 
+def fold_ids(assignment: Mapping[str, int], fold: int) -> list[str]:
+    """The articles of ``fold``, sorted."""
+    return sorted(i for i, f in assignment.items() if f == fold)
+
+
 def gold_density(text: str, rows: Sequence[ptc.LabelledSpan]) -> float:
     """Gold technique spans per sentence: what the article score should rank articles by."""
     return len(rows) / max(1, len(sentence_bounds(text)))
@@ -183,7 +188,7 @@ def _run_fold(
     progress: Callable[[str, int, int], None] | None,
 ) -> None:
     started = time.monotonic()
-    test_ids = sorted(i for i, f in assignment.items() if f == fold)
+    test_ids = fold_ids(assignment, fold)
     train_ids, tune_ids = training.split_articles(
         sorted(i for i, f in assignment.items() if f != fold),
         float(config["data"]["tune_fraction"]), int(config["data"]["split_seed"]),
@@ -254,7 +259,7 @@ def _tune_pooled(
             or "tuned_on" not in json.loads((fold_dir / "figures.json").read_text(encoding="utf-8"))]
     if not todo:
         return
-    unseen = {fold: held_out_ids(fold_dir) or sorted(i for i, f in assignment.items() if f == fold)
+    unseen = {fold: held_out_ids(fold_dir) or fold_ids(assignment, fold)
               for fold, fold_dir in enumerate(fold_dirs)}
     chosen = {fold: tuning_pool(assignment, unseen, fold) for fold in todo}
     decoded_by = [sorted({i for pool in chosen.values() for i, model in pool.items() if model == fold})
@@ -284,7 +289,7 @@ def _measure_again(
     config["decoding"] = {name: params.to_dict() for name, params in settings.items()}
     calibration.write_config(model_dir, config)
     figures = json.loads((fold_dir / "figures.json").read_text(encoding="utf-8"))
-    test_articles = {i: corpus.articles[i] for i, f in assignment.items() if f == fold}
+    test_articles = {i: corpus.articles[i] for i in fold_ids(assignment, fold)}
     gold = [row for row in corpus.labels if row.article_id in test_articles]
     keep = {key: figures[key] for key in ("fold", "test_articles", "train_articles", "tune_articles", "minutes")}
     figures = evaluate_fold(Analyzer(model_dir), test_articles, gold, fold_dir) | keep
