@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from propscope.analysis import SCORE_RATE, Analysis, ModelInfo, Span, article_score
+from propscope.analysis import DEFAULT_SCORE_RATE, Analysis, ModelInfo, Span, article_score
 from propscope.errors import InputError, SpanOutOfRange, UnknownTechnique
 
 MODEL = ModelInfo("test", "0", "0" * 64)
@@ -43,8 +43,8 @@ def test_score_never_falls_when_spans_are_added() -> None:
 def test_article_score_bounds() -> None:
     assert article_score([]) == 0.0
     assert article_score([0.0, 0.0]) == 0.0
-    assert article_score([1.0] * 5) == pytest.approx(1 - math.exp(-SCORE_RATE))
-    assert article_score([0.5, 0.0]) == pytest.approx(1 - math.exp(-SCORE_RATE / 4))
+    assert article_score([1.0] * 5) == pytest.approx(1 - math.exp(-DEFAULT_SCORE_RATE))
+    assert article_score([0.5, 0.0]) == pytest.approx(1 - math.exp(-DEFAULT_SCORE_RATE / 4))
     assert article_score([0.2, 0.0]) < article_score([0.2, 0.1]) < article_score([0.3, 0.1]) < 1
 
 

@@ -1,6 +1,7 @@
 """The shipped model on hand-written texts: real outputs, no mocks."""
 
 import json
+import math
 import shutil
 from pathlib import Path
 
@@ -9,10 +10,12 @@ import pytest
 
 import propscope
 from propscope import techniques
+from propscope.analysis import DEFAULT_SCORE_RATE
 from propscope.errors import EmptyText, InputError, ModelError
 from propscope.model import Analyzer
 from propscope.ptc import LabelledSpan
 from propscope.scoring import span_identification
+from propscope.training import DEFAULT_CONFIG, load_config
 
 from .conftest import CALM, PROPAGANDA, WAR_REPORT, WAR_REPORT_OBVIOUS
 
@@ -138,8 +141,23 @@ def old_format_copy(model_dir: Path, folder: Path) -> Path:
     config["decoding"] = {k: v for k, v in config["decoding"]["balanced"].items()
                           if k not in ("technique_high", "repetition")}
     config["version"] = "0.1.0"
+    del config["score_rate"]
     (folder / "config.json").write_text(json.dumps(config))
     return folder
+
+
+def test_the_score_follows_the_model_s_rate_and_8_where_its_config_names_none(
+    analyzer: Analyzer, tmp_path: Path
+) -> None:
+    folder = shutil.copytree(analyzer.model_dir, tmp_path / "no-rate")
+    config = json.loads((folder / "config.json").read_text())
+    del config["score_rate"]
+    (folder / "config.json").write_text(json.dumps(config))
+    shipped, plain = analyzer.analyze(PROPAGANDA), Analyzer(folder).analyze(PROPAGANDA)
+    assert analyzer.score_rate == load_config(DEFAULT_CONFIG)["model"]["score_rate"] != DEFAULT_SCORE_RATE
+    assert plain.spans == shipped.spans and 0 < shipped.score < 1
+    density = -math.log(1 - shipped.score) / analyzer.score_rate
+    assert plain.score == pytest.approx(1 - math.exp(-DEFAULT_SCORE_RATE * density))
 
 
 def test_a_0_1_model_folder_loads_with_its_one_setting(analyzer: Analyzer, tmp_path: Path) -> None:

@@ -38,6 +38,7 @@ def test_train_writes_a_loadable_model_with_card(tiny_corpus: Path, tiny_encoder
     analyzer = Analyzer(tmp_path / "model")
     analysis = analyzer.analyze(PROPAGANDA)
     assert analysis.text == PROPAGANDA and analysis.model.sha256 == analyzer.config["sha256"]
+    assert analyzer.score_rate == recipe["config"]["model"]["score_rate"]
 
 
 def test_train_with_extra_sources_uses_them(tiny_corpus: Path, tiny_encoder: Path, tmp_path: Path) -> None:

@@ -28,7 +28,9 @@ from propscope.errors import InputError, SpanOutOfRange
 from propscope.text import sentence_bounds
 
 SCHEMA_VERSION = 1
-SCORE_RATE = 8.0  # puts the median held-out PTC article near 0.5
+# The score's rate for a model whose config names none: it put the median held-out PTC article
+# near 0.5 for the 0.1 model. Later models set their own ``score_rate``.
+DEFAULT_SCORE_RATE = 8.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,13 +117,13 @@ class Analysis:
     @classmethod
     def build(
         cls, text: str, spans: Iterable[Span], model: ModelInfo, source: Source | None = None, *,
-        candidates: Iterable[Span] = (),
+        candidates: Iterable[Span] = (), score_rate: float = DEFAULT_SCORE_RATE,
     ) -> Analysis:
         """Derive sentences and score from the spans; the only place either is computed.
 
         The score counts ``candidates`` too: every span the model proposes at its most
         sensitive setting, so that an article scores the same whichever setting chose the
-        spans that are shown.
+        spans that are shown. ``score_rate`` is the model's (see ``article_score``).
         """
         ordered = tuple(sorted(spans, key=lambda s: (s.start, s.end, s.technique)))
         bounds = sentence_bounds(text)
@@ -137,7 +139,7 @@ class Analysis:
                 index += 1
         sentences = tuple(Sentence(start, end, tuple(sorted(techniques_in)))
                           for (start, end), techniques_in in zip(bounds, found, strict=True))
-        return cls(text, ordered, sentences, article_score(sentence_strength), model, source)
+        return cls(text, ordered, sentences, article_score(sentence_strength, score_rate), model, source)
 
     def span_text(self, span: Span) -> str:
         return self.text[span.start : span.end]
@@ -190,15 +192,16 @@ class Analysis:
             raise InputError(f"not a propscope analysis: missing or bad field ({exc})") from None
 
 
-def article_score(sentence_strength: Sequence[float]) -> float:
-    """Article score: 1 - exp(-SCORE_RATE * D), where D is the mean over sentences of the
-    highest span confidence in each (0 for a sentence with no span).
+def article_score(sentence_strength: Sequence[float], rate: float = DEFAULT_SCORE_RATE) -> float:
+    """Article score: 1 - exp(-rate * D), where D is the mean over sentences of the
+    highest span confidence in each (0 for a sentence with no span). Each model sets its
+    ``rate`` so that the median of out-of-fold PTC articles scores about 0.5.
 
     D is the confidence-weighted share of sentences that carry a technique, so the score
     never falls when a span is added or made more confident. An article with a technique
-    in every sentence at full confidence scores 1 - exp(-SCORE_RATE); one with none scores 0.
+    in every sentence at full confidence scores 1 - exp(-rate); one with none scores 0.
     """
     if not sentence_strength:
         return 0.0
     density = sum(sentence_strength) / len(sentence_strength)
-    return 1.0 - math.exp(-SCORE_RATE * density)
+    return 1.0 - math.exp(-rate * density)

@@ -22,6 +22,7 @@ from typing import Any, Generic, TypeVar
 import numpy as np
 
 from propscope import __version__, ptc, scoring
+from propscope.analysis import DEFAULT_SCORE_RATE
 from propscope.decoding import DISABLED, SENSITIVITIES, DecodingParams, FloatArray
 from propscope.model import MODEL_NAME, Analyzer, Detection, Encoding, file_sha256
 from propscope.predict import label_spans, labelled_rows
@@ -77,6 +78,7 @@ def build_model_folder(
         "window_tokens": int(model_cfg["window_tokens"]),
         "inference_stride": int(model_cfg["inference_stride"]),
         "block_tokens": int(model_cfg["block_tokens"]),
+        "score_rate": float(model_cfg.get("score_rate", DEFAULT_SCORE_RATE)),
         "decoding": {name: dict(decoding[name]) if decoding else DecodingParams().to_dict() for name in SENSITIVITIES},
     }
     write_config(out_dir, config)

@@ -34,7 +34,7 @@ HEADLINE = ("si", "tc", "flc", "slc", "spearman")
 
 
 # Settings that change how fast a recipe runs or how its final model is split, not what it learns.
-NOT_RECIPE = {("data", "validation_fraction"), ("train", "threads"), ("train", "device")}
+NOT_RECIPE = {("data", "validation_fraction"), ("model", "score_rate"), ("train", "threads"), ("train", "device")}
 
 
 def read_summary(out_dir: Path, config: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from propscope import __version__, decoding, techniques
-from propscope.analysis import Analysis, ModelInfo, Source, Span
+from propscope.analysis import DEFAULT_SCORE_RATE, Analysis, ModelInfo, Source, Span
 from propscope.decoding import DecodingParams, FloatArray
 from propscope.errors import ModelError
 from propscope.text import Tokens, blocks, line_cut_points, load_tokenizer, require_text, tokenize, windows
@@ -150,9 +150,11 @@ class Analyzer:
         self.settings = decoding.sensitivity_settings(self.config["decoding"])
         self.sensitivity = self._checked_sensitivity(sensitivity)
         self.info = ModelInfo(self.config["name"], self.config["version"], actual)
-        # The same ONNX file gives other spans under other decoding settings or code; the library
+        self.score_rate = float(self.config.get("score_rate", DEFAULT_SCORE_RATE))
+        # The same ONNX file gives other spans or scores under other settings or code; the library
         # keeps analyses per decoder, so a release that changes decoding code bumps the version.
-        settings_digest = hashlib.sha256(json.dumps(self.config["decoding"], sort_keys=True).encode()).hexdigest()
+        scoring_settings = {"decoding": self.config["decoding"], "score_rate": self.config.get("score_rate")}
+        settings_digest = hashlib.sha256(json.dumps(scoring_settings, sort_keys=True).encode()).hexdigest()
         self.decoder = f"propscope {__version__}, decoding {settings_digest[:12]}"
         self.tokenizer = load_tokenizer(self.model_dir / "tokenizer.json")
         with np.load(self.model_dir / "span_head.npz") as head:
@@ -184,7 +186,8 @@ class Analyzer:
         settings = [self.settings[chosen]] + ([self.settings[scored]] if scored != chosen else [])
         shown, *candidates = self._spans(text, settings)
         info = replace(self.info, sensitivity=chosen)
-        return Analysis.build(text, shown, info, source, candidates=candidates[0] if candidates else ())
+        return Analysis.build(text, shown, info, source, candidates=candidates[0] if candidates else (),
+                              score_rate=self.score_rate)
 
     def analyze_many(self, texts: Iterable[str]) -> Iterator[Analysis]:
         """Analyse texts with the loaded model and yield the analyses in order (see ``map``)."""
