@@ -35,6 +35,7 @@ def test_train_writes_a_loadable_model_with_card(tiny_corpus: Path, tiny_encoder
     assert set(recipe["validation_figures"]) >= {"low", "balanced", "high", "tc", "decoding"}
     card = (tmp_path / "model" / "MODEL_CARD.md").read_text()
     assert "Validation figures" in card and "sha256" in card
+    assert f"Article score: `1 - exp(-{recipe['config']['model']['score_rate']:g} * D)`" in card
     analyzer = Analyzer(tmp_path / "model")
     analysis = analyzer.analyze(PROPAGANDA)
     assert analysis.text == PROPAGANDA and analysis.model.sha256 == analyzer.config["sha256"]
