@@ -7,7 +7,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from propscope.analysis import DEFAULT_SCORE_RATE
 from propscope.decoding import N_FEATURES, SENSITIVITIES
 from propscope.model import file_sha256
 
@@ -184,7 +183,7 @@ technique of each span.
   {config['inference_stride']} tokens, overlapping probabilities averaged; texts longer than
   {config['block_tokens']} tokens are processed in blocks cut at line breaks, so memory stays bounded.
 - Runs on ONNX Runtime ({config['quantization']} weights); inference needs neither torch nor transformers.
-- Article score: `1 - exp(-{config.get('score_rate', DEFAULT_SCORE_RATE):g} * D)`, where D is the mean over sentences of the
+- Article score: `1 - exp(-{config['score_rate']:g} * D)`, where D is the mean over sentences of the
   highest confidence of any span in it, counting the `high` setting's candidates.
 
 ## Data
