@@ -3,7 +3,9 @@
 import json
 import math
 import shutil
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -134,25 +136,27 @@ def test_unknown_sensitivity_lists_the_valid_ones(analyzer: Analyzer) -> None:
         analyzer.analyze(PROPAGANDA, sensitivity="loud")
 
 
-def old_format_copy(model_dir: Path, folder: Path) -> Path:
-    """The model folder as propscope 0.1 wrote it: one flat set of decoding parameters."""
+def copy_with_config(model_dir: Path, folder: Path, change: Callable[[dict[str, Any]], None]) -> Path:
+    """A copy of the model folder whose config.json ``change`` has edited in place."""
     shutil.copytree(model_dir, folder)
     config = json.loads((folder / "config.json").read_text())
+    change(config)
+    (folder / "config.json").write_text(json.dumps(config))
+    return folder
+
+
+def as_0_1_wrote_it(config: dict[str, Any]) -> None:
+    """One flat set of decoding parameters and no score rate."""
     config["decoding"] = {k: v for k, v in config["decoding"]["balanced"].items()
                           if k not in ("technique_high", "repetition")}
     config["version"] = "0.1.0"
     del config["score_rate"]
-    (folder / "config.json").write_text(json.dumps(config))
-    return folder
 
 
 def test_the_score_follows_the_model_s_rate_and_8_where_its_config_names_none(
     analyzer: Analyzer, tmp_path: Path
 ) -> None:
-    folder = shutil.copytree(analyzer.model_dir, tmp_path / "no-rate")
-    config = json.loads((folder / "config.json").read_text())
-    del config["score_rate"]
-    (folder / "config.json").write_text(json.dumps(config))
+    folder = copy_with_config(analyzer.model_dir, tmp_path / "no-rate", lambda config: config.pop("score_rate"))
     shipped, plain = analyzer.analyze(PROPAGANDA), Analyzer(folder).analyze(PROPAGANDA)
     assert analyzer.score_rate == load_config(DEFAULT_CONFIG)["model"]["score_rate"] != DEFAULT_SCORE_RATE
     assert plain.spans == shipped.spans and 0 < shipped.score < 1
@@ -161,7 +165,7 @@ def test_the_score_follows_the_model_s_rate_and_8_where_its_config_names_none(
 
 
 def test_a_0_1_model_folder_loads_with_its_one_setting(analyzer: Analyzer, tmp_path: Path) -> None:
-    old = Analyzer(old_format_copy(analyzer.model_dir, tmp_path / "old"))
+    old = Analyzer(copy_with_config(analyzer.model_dir, tmp_path / "old", as_0_1_wrote_it))
     assert list(old.settings) == ["balanced"] and old.analyze(PROPAGANDA).spans
     with pytest.raises(ModelError, match=r"old: this propscope-minilm 0\.1\.0 model has only the balanced setting; "
                                          r"--sensitivity high needs a model folder of propscope-minilm 0\.2"):
