@@ -2,7 +2,10 @@
 
 from dataclasses import replace
 
-from propscope import calibration, ptc
+import numpy as np
+import pytest
+
+from propscope import calibration, ptc, span_filter
 from propscope.model import Analyzer
 
 from .conftest import CALM, WAR_REPORT, WAR_REPORT_OBVIOUS
@@ -21,7 +24,9 @@ def war_report_gold() -> list[ptc.LabelledSpan]:
 def test_tuned_settings_are_stable_when_tuned_again_with_each_other_in_place(analyzer: Analyzer) -> None:
     encoded = calibration.encode_articles(analyzer, {"1": WAR_REPORT, "2": CALM})
     gold = war_report_gold()
-    settings = calibration.tune(encoded, gold)
+    tuned = calibration.tune(encoded, gold)
+    assert tuned.span_filter is None  # two articles propose too few spans to fit one
+    settings = tuned.settings
     assert set(settings) == {"low", "balanced", "high"}
     # The tagger's own spans, chosen again with the channel and repetition thresholds in place,
     # and those thresholds chosen again: nothing moves.
@@ -42,3 +47,24 @@ def test_pools_tuned_together_choose_what_each_pool_tuned_alone_chooses(analyzer
     assert calibration.tune_pools(pools, gold) == alone
     assert calibration.tune_pools(pools, gold, workers=2) == alone
     assert alone["one and two"] != alone["two and three"]  # else the pools could not tell a mix-up
+
+
+def test_a_span_filter_fit_on_the_tuning_articles_supports_the_spans_that_overlap_gold(
+    analyzer: Analyzer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(span_filter, "MIN_SPANS", 3)
+    encoded = calibration.encode_articles(analyzer, {"1": WAR_REPORT, "2": CALM})
+    gold = war_report_gold()
+    params = analyzer.settings["high"]
+    fitted = calibration.fit_span_filter(encoded, gold, params)
+    assert fitted is not None
+    detections = analyzer.decode(encoded["1"][1], params)
+    support = fitted.support(span_filter.features(detections, encoded["1"][1].tokens,
+                                                  encoded["1"][1].token_probabilities()))
+    overlaps = np.array([any(g.start < d.end and d.start < g.end for g in gold) for d in detections])
+    assert overlaps.any() and not overlaps.all()
+    assert support[overlaps].mean() > support[~overlaps].mean() + 0.2
+    tuned = calibration.tune(encoded, gold)
+    assert tuned.span_filter is not None
+    assert all(p.min_support in calibration.MIN_SUPPORT[1:] for p in tuned.settings.values())
+    assert tuned.config()["span_filter"] == tuned.span_filter.to_dict()

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from propscope import crossval
+from propscope import crossval, span_filter
 from propscope.cli import cli
 from propscope.errors import InputError
 
@@ -200,8 +200,9 @@ def test_one_fold_at_a_time(tiny_corpus: Path, tiny_encoder: Path, tmp_path: Pat
 
 
 def test_without_held_out_parts_each_fold_trains_on_all_the_others_and_is_tuned_on_their_predictions(
-    tiny_corpus: Path, tiny_encoder: Path, tmp_path: Path
+    tiny_corpus: Path, tiny_encoder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(span_filter, "MIN_SPANS", 1)  # the tiny articles propose a few spans each
     out = tmp_path / "cv"
     args = with_recipe(["crossval", "--data", str(tiny_corpus), "--out", str(out), "--folds", "2"], tiny_encoder,
                        "data.tune_fraction=0")
@@ -224,6 +225,10 @@ def test_without_held_out_parts_each_fold_trains_on_all_the_others_and_is_tuned_
     card = " ".join((tmp_path / "model" / "MODEL_CARD.md").read_text().split())
     assert ("on the other folds (all of them, as the final model trains on every article), and predicts the fold; "
             "its decoding is tuned on the other folds' out-of-fold predictions.") in card
+    summary = json.loads((out / "summary.json").read_text())
+    shipped = json.loads((tmp_path / "model" / "config.json").read_text())
+    assert summary["span_filter"] is not None and shipped["span_filter"] == summary["span_filter"]
+    assert shipped["decoding"] == summary["decoding"]
     refused = CliRunner().invoke(cli, [*args, "--fold", "1", "--retune"])
     assert refused.exit_code == 1 and "Traceback" not in refused.output
     assert "--retune --fold 1: the fold's model holds no article out to tune on" in refused.output

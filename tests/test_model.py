@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import propscope
-from propscope import techniques
+from propscope import span_filter, techniques
 from propscope.analysis import DEFAULT_SCORE_RATE
 from propscope.errors import EmptyText, InputError, ModelError
 from propscope.model import Analyzer
@@ -148,7 +148,7 @@ def copy_with_config(model_dir: Path, folder: Path, change: Callable[[dict[str, 
 def as_0_1_wrote_it(config: dict[str, Any]) -> None:
     """One flat set of decoding parameters and no score rate."""
     config["decoding"] = {k: v for k, v in config["decoding"]["balanced"].items()
-                          if k not in ("technique_high", "repetition")}
+                          if k not in ("technique_high", "repetition", "min_support")}
     config["version"] = "0.1.0"
     del config["score_rate"]
 
@@ -170,6 +170,51 @@ def test_a_0_1_model_folder_loads_with_its_one_setting(analyzer: Analyzer, tmp_p
     with pytest.raises(ModelError, match=r"old: this propscope-minilm 0\.1\.0 model has only the balanced setting; "
                                          r"--sensitivity high needs a model folder of propscope-minilm 0\.2"):
         Analyzer(tmp_path / "old", sensitivity="high")
+
+
+def without_span_filter(config: dict[str, Any]) -> None:
+    config.pop("span_filter", None)
+    for params in config["decoding"].values():
+        params["min_support"] = 0.0
+
+
+def test_a_span_filter_drops_the_spans_it_does_not_support_at_its_settings(analyzer: Analyzer, tmp_path: Path) -> None:
+    def sure_spans_only(config: dict[str, Any]) -> None:
+        # Support grows with the tagger's span probability alone: 0.5 at a probability of 0.5.
+        without_span_filter(config)
+        weights = [0.0] * span_filter.N_FEATURES
+        weights[3] = 20.0
+        config["span_filter"] = {"mean": [0.0] * span_filter.N_FEATURES, "scale": [1.0] * span_filter.N_FEATURES,
+                                 "weights": weights, "bias": -10.0}
+        config["decoding"]["balanced"]["min_support"] = config["decoding"]["high"]["min_support"] = 0.5
+
+    plain = Analyzer(copy_with_config(analyzer.model_dir, tmp_path / "plain", without_span_filter))
+    filtered = Analyzer(copy_with_config(analyzer.model_dir, tmp_path / "filtered", sure_spans_only))
+    found = plain.detect(WAR_REPORT)
+    sure = [(d.start, d.end) for d in found if d.span_probability >= 0.5]
+    assert 0 < len(sure) < len(found)
+    assert [(d.start, d.end) for d in filtered.detect(WAR_REPORT)] == sure
+    low = [[(d.start, d.end, d.span_probability) for d in a.detect(WAR_REPORT, a.settings["low"])]
+           for a in (filtered, plain)]
+    assert low[0] == low[1]  # the setting without a min_support keeps every span
+    assert {(s.start, s.end) for s in filtered.analyze(WAR_REPORT).spans} <= set(sure)
+    # What is shown is filtered; what the score counts is not.
+    shown, unfiltered = (a.analyze(WAR_REPORT, sensitivity="high") for a in (filtered, plain))
+    assert len(shown.spans) < len(unfiltered.spans) and shown.score == unfiltered.score
+    assert filtered.decoder != plain.decoder  # the library keeps their analyses apart
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (lambda config: without_span_filter(config) or config["decoding"]["low"].update(min_support=0.3),
+     r"filtered: config\.json sets a min_support but holds no span_filter"),
+    (lambda config: config.update(span_filter={"mean": [0.0]}),
+     r"filtered: config\.json has a broken span_filter \(.*'scale'"),
+])
+def test_a_broken_span_filter_is_explained(
+    analyzer: Analyzer, tmp_path: Path, change: Callable[[dict[str, Any]], None], message: str
+) -> None:
+    with pytest.raises(ModelError, match=message):
+        Analyzer(copy_with_config(analyzer.model_dir, tmp_path / "filtered", change))
 
 
 def tightly_shown(analysis: propscope.Analysis, phrase: str) -> bool:

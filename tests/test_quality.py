@@ -74,3 +74,16 @@ def test_shipped_model_was_trained_on_every_article_of_the_training_split(
 
     assert recipe["train_articles"] == sorted(ptc.read_articles(shared_ptc / "articles"))
     assert recipe["data_sha256"] == data_digest(shared_ptc)
+
+
+@pytest.mark.corpus
+def test_shipped_model_reproduces_the_figures_recorded_when_it_was_built(
+    analyzer: Analyzer, recipe: dict[str, Any], shared_ptc: Path
+) -> None:
+    from propscope import calibration
+
+    fingerprint = recipe["fingerprint"]
+    articles = ptc.read_articles(shared_ptc / "articles")
+    encoded = calibration.encode_articles(analyzer, {i: articles[i] for i in fingerprint["articles"]})
+    figures = calibration.measure(encoded, ptc.read_labels(shared_ptc / "labels-flc.tsv"), analyzer.settings)
+    assert figures == fingerprint["figures"]

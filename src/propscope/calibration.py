@@ -15,13 +15,13 @@ import shutil
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 import numpy as np
 
-from propscope import __version__, ptc, scoring
+from propscope import __version__, ptc, scoring, span_filter
 from propscope.analysis import DEFAULT_SCORE_RATE
 from propscope.decoding import DISABLED, SENSITIVITIES, DecodingParams, FloatArray
 from propscope.model import MODEL_NAME, Analyzer, Detection, Encoding, file_sha256
@@ -36,7 +36,25 @@ MIN_CONFIDENCE = (0.0, 0.1, 0.2)
 MAX_NONE = (1.0, 0.6, 0.4)
 TECHNIQUE_HIGH = (DISABLED, 0.7, 0.6, 0.5, 0.4, 0.3)
 REPETITION = (DISABLED, 0.7, 0.55, 0.4, 0.3, 0.2)
+MIN_SUPPORT = (0.0, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45)
 ROUNDS = 3
+
+
+@dataclass(frozen=True)
+class Tuned:
+    """The decoding parameters of every sensitivity setting, and the span filter whose support
+    their ``min_support`` thresholds (None where tuning fit none)."""
+
+    settings: dict[str, DecodingParams]
+    span_filter: span_filter.SpanFilter | None = None
+
+    def config(self) -> dict[str, Any]:
+        """The model folder's config entries for this decoding."""
+        entries: dict[str, Any] = {"decoding": {name: params.to_dict() for name, params in self.settings.items()}}
+        if self.span_filter is not None:
+            entries["span_filter"] = self.span_filter.to_dict()
+        return entries
+
 
 # What tuning decodes: each article's encoding and the analyzer that made it (cross-validation
 # tunes over the out-of-fold articles of several models at once).
@@ -54,11 +72,12 @@ def build_model_folder(
     validation: Mapping[str, str],
     gold: Sequence[ptc.LabelledSpan],
     decoding: Mapping[str, Mapping[str, float]] | None = None,
+    span_filter_config: Mapping[str, Any] | None = None,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> dict[str, Any]:
-    """Write a complete model folder in ``out_dir``. The decoding settings are tuned on the
-    ``validation`` articles, or taken from ``decoding`` when there are none; returns the
-    validation figures (empty without validation articles)."""
+    """Write a complete model folder in ``out_dir``. The decoding settings and span filter are
+    tuned on the ``validation`` articles, or taken from ``decoding`` and ``span_filter_config``
+    when there are none; returns the validation figures (empty without validation articles)."""
     final = out_dir / "model.onnx"
     if quantize == "int8":
         from onnxruntime.quantization import QuantType, quantize_dynamic
@@ -81,15 +100,16 @@ def build_model_folder(
         "score_rate": float(model_cfg.get("score_rate", DEFAULT_SCORE_RATE)),
         "decoding": {name: dict(decoding[name]) if decoding else DecodingParams().to_dict() for name in SENSITIVITIES},
     }
+    if span_filter_config is not None:
+        config["span_filter"] = dict(span_filter_config)
     write_config(out_dir, config)
     if not validation:
         return {}
-    analyzer = Analyzer(out_dir)
-    encoded = encode_articles(analyzer, validation, progress=progress)
-    settings = tune(encoded, gold)
-    config["decoding"] = {name: params.to_dict() for name, params in settings.items()}
-    write_config(out_dir, config)
-    return measure(encoded, gold, settings)
+    encoded = encode_articles(Analyzer(out_dir), validation, progress=progress)
+    tuned = tune(encoded, gold)
+    write_config(out_dir, config | tuned.config())
+    analyzer = Analyzer(out_dir)  # decodes with the span filter just written
+    return measure({i: (analyzer, encoding) for i, (_, encoding) in encoded.items()}, gold, tuned.settings)
 
 
 def write_config(out_dir: Path, config: Mapping[str, Any]) -> None:
@@ -112,20 +132,22 @@ def _decode(encoded: Encoded, params: DecodingParams) -> dict[str, list[Detectio
     return {i: analyzer.decode(encoding, params) for i, (analyzer, encoding) in encoded.items()}
 
 
-def tune(encoded: Encoded, gold: Sequence[ptc.LabelledSpan], *, workers: int = 1) -> dict[str, DecodingParams]:
+def tune(encoded: Encoded, gold: Sequence[ptc.LabelledSpan], *, workers: int = 1) -> Tuned:
     """The decoding parameters of every sensitivity setting, chosen on ``encoded`` articles.
 
     First the tagger's spans on a full grid; then, one after the other, the threshold for
     spans of single technique channels and the one for recurring phrases as Repetition. The
     three depend on each other, so the rounds repeat with the others in place until no choice
-    changes (at most ``ROUNDS``). ``workers`` processes share the decoding.
+    changes (at most ``ROUNDS``). Last, a span filter is fit on the spans of the balanced
+    setting, and each setting gets the ``min_support`` that suits it best (0: no filtering).
+    ``workers`` processes share the decoding.
     """
     return tune_pools({"": encoded}, gold, workers=workers)[""]
 
 
 def tune_pools(
     pools: Mapping[Pool, Encoded], gold: Sequence[ptc.LabelledSpan], *, workers: int = 1
-) -> dict[Pool, dict[str, DecodingParams]]:
+) -> dict[Pool, Tuned]:
     """``tune`` on each of several pools of articles, which may overlap (cross-validation tunes
     every fold on most of the same articles). Each article is decoded and scored once per
     candidate for all the pools that hold it: an article's SI and FLC credit adds up with the
@@ -144,7 +166,65 @@ def tune_pools(
             settings |= {pool: chosen[pool] for pool in tuning}
             if not tuning:
                 break
-    return settings
+    if not has_channels:  # a 0.1 model: the filter reads the technique channels
+        return {pool: Tuned(settings[pool]) for pool in pools}
+    return {pool: _with_span_filter(encoded, credits.gold, settings[pool]) for pool, encoded in pools.items()}
+
+
+def fit_span_filter(
+    encoded: Encoded, gold: Sequence[ptc.LabelledSpan], params: DecodingParams
+) -> span_filter.SpanFilter | None:
+    """A span filter fit on the spans that ``params`` finds in ``encoded`` articles."""
+    found = _decode(encoded, params)
+    rows = _filter_rows(encoded, found)
+    return _fit(rows, found, scoring.GroupedGold(gold))
+
+
+def _filter_rows(encoded: Encoded, found: Mapping[str, Sequence[Detection]]) -> dict[str, FloatArray]:
+    return {i: span_filter.features(detections, encoded[i][1].tokens, encoded[i][1].token_probabilities())
+            for i, detections in found.items()}
+
+
+def _fit(
+    rows: Mapping[str, FloatArray], found: Mapping[str, Sequence[Detection]], gold: scoring.GroupedGold
+) -> span_filter.SpanFilter | None:
+    """Fit the filter on whether each found span overlaps a gold span of its article."""
+    overlaps = [
+        any(start < d.end and d.start < end for start, end in gold.by_article.get(i, ()))
+        for i, detections in found.items() for d in detections
+    ]
+    return span_filter.fit(np.concatenate(list(rows.values())), np.asarray(overlaps, dtype=bool))
+
+
+def _filtered_objective(
+    found: Mapping[str, Sequence[Detection]], support: Mapping[str, FloatArray], threshold: float,
+    params: DecodingParams, gold: scoring.GroupedGold, beta: float,
+) -> float:
+    """F-beta of SI plus F-beta of FLC over the articles of ``found``, keeping the spans whose
+    support reaches ``threshold``."""
+    si = flc = scoring.Credit()
+    for i, detections in found.items():
+        kept = [d for d, s in zip(detections, support[i], strict=True) if s >= threshold]
+        article_si, article_flc = gold.article_credit(i, labelled_rows({i: kept}, params))
+        si, flc = si + article_si, flc + article_flc
+    return si.scores().f_beta(beta) + flc.scores().f_beta(beta)
+
+
+def _with_span_filter(encoded: Encoded, gold: scoring.GroupedGold, settings: Mapping[str, DecodingParams]) -> Tuned:
+    """Fit a span filter on the balanced setting's spans of ``encoded``, then choose each
+    setting's ``min_support`` on the same articles for its objective."""
+    found = {name: _decode(encoded, params) for name, params in settings.items()}
+    rows = {name: _filter_rows(encoded, found[name]) for name in settings}
+    fitted = _fit(rows["balanced"], found["balanced"], gold)
+    if fitted is None:
+        return Tuned(dict(settings))
+    chosen = {}
+    for name, params in settings.items():
+        support = {i: fitted.support(x) for i, x in rows[name].items()}
+        objective = {threshold: _filtered_objective(found[name], support, threshold, params, gold, BETA[name])
+                     for threshold in MIN_SUPPORT}
+        chosen[name] = replace(params, min_support=max(MIN_SUPPORT, key=objective.__getitem__))
+    return Tuned(chosen, fitted if any(params.min_support > 0 for params in chosen.values()) else None)
 
 
 Pool = TypeVar("Pool", bound=Hashable)

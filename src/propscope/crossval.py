@@ -25,12 +25,13 @@ from pathlib import Path
 from typing import Any
 
 from propscope import calibration, ptc, scoring, training
-from propscope.decoding import SENSITIVITIES, DecodingParams
+from propscope.decoding import SENSITIVITIES, sensitivity_settings
 from propscope.errors import InputError
-from propscope.model import Analyzer
+from propscope.model import Analyzer, Encoding
 from propscope.text import sentence_bounds
 
 HEADLINE = ("si", "tc", "flc", "slc", "spearman")
+SPAN_FILTER = "span_filter.json"  # the span filter for the model trained on every article
 
 
 # Settings that change how fast a recipe runs or how its final model is split, not what it learns.
@@ -160,6 +161,8 @@ def run(
     summary |= {"articles": len(assignment), "seed": seed}
     if only is None:
         summary["decoding"] = median_settings(per_fold)
+        if (out_dir / SPAN_FILTER).is_file():
+            summary["span_filter"] = json.loads((out_dir / SPAN_FILTER).read_text(encoding="utf-8"))
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     for name in ("pred.tsv", "tc.tsv"):
         with (out_dir / name).open("w", encoding="utf-8", newline="") as out:
@@ -271,6 +274,20 @@ def _tune_pooled(
     tuned = calibration.tune_pools(pools, corpus.labels, workers=workers)
     for fold in todo:
         _measure_again(corpus, assignment, fold, fold_dirs[fold], tuned[fold], tuned_on=len(pools[fold]))
+    # The model trained on every article gets the folds' median decoding, and a span filter fit on
+    # every out-of-fold article, each decoded by the fold model that did not train on it.
+    medians = median_settings([json.loads((d / "figures.json").read_text(encoding="utf-8")) for d in fold_dirs])
+    unseen_encoded: dict[str, tuple[Analyzer, Encoding]] = {}
+    for fold, ids in unseen.items():
+        missing = {i: corpus.articles[i] for i in ids if i not in encoded[fold]}  # in no pool tuned now
+        if missing:
+            encoded[fold] |= calibration.encode_articles(Analyzer(fold_dirs[fold] / "model"), missing)
+        for i in ids:
+            unseen_encoded.setdefault(i, encoded[fold][i])
+    final_filter = calibration.fit_span_filter(unseen_encoded, corpus.labels, sensitivity_settings(medians)["balanced"])
+    (out_dir / SPAN_FILTER).write_text(
+        json.dumps(final_filter.to_dict() if final_filter else None) + "\n", encoding="utf-8"
+    )
 
 
 def _measure_again(
@@ -278,16 +295,16 @@ def _measure_again(
     assignment: Mapping[str, int],
     fold: int,
     fold_dir: Path,
-    settings: Mapping[str, DecodingParams],
+    tuned: calibration.Tuned,
     *,
     tuned_on: int | None,
 ) -> None:
-    """Give a fold's model the decoding ``settings`` and measure the fold with them;
-    ``tuned_on`` records how many articles a pooled tuning chose them on."""
+    """Give a fold's model the ``tuned`` decoding and measure the fold with it; ``tuned_on``
+    records how many articles a pooled tuning chose it on."""
     model_dir = fold_dir / "model"
     config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
-    config["decoding"] = {name: params.to_dict() for name, params in settings.items()}
-    calibration.write_config(model_dir, config)
+    config.pop("span_filter", None)
+    calibration.write_config(model_dir, config | tuned.config())
     figures = json.loads((fold_dir / "figures.json").read_text(encoding="utf-8"))
     test_articles = {i: corpus.articles[i] for i in fold_ids(assignment, fold)}
     gold = [row for row in corpus.labels if row.article_id in test_articles]

@@ -55,11 +55,12 @@ class DecodingParams:
     max_none: float = 1.0  # spans the span head calls "no propaganda" more surely than this are dropped
     technique_high: float = DISABLED  # a technique channel's run this sure is a span of that technique
     repetition: float = DISABLED  # a recurring phrase this likely to be Repetition is a span
+    min_support: float = 0.0  # spans the model's span filter supports less than this are dropped
 
     def to_dict(self) -> dict[str, float]:
         return {"high": self.high, "low": self.low, "max_gap": self.max_gap, "second_label": self.second_label,
                 "min_confidence": self.min_confidence, "max_none": self.max_none,
-                "technique_high": self.technique_high, "repetition": self.repetition}
+                "technique_high": self.technique_high, "repetition": self.repetition, "min_support": self.min_support}
 
 
 SENSITIVITIES = ("low", "balanced", "high")

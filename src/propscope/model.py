@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from propscope import __version__, decoding, techniques
+from propscope import __version__, decoding, span_filter, techniques
 from propscope.analysis import DEFAULT_SCORE_RATE, Analysis, ModelInfo, Source, Span
 from propscope.decoding import DecodingParams, FloatArray
 from propscope.errors import ModelError
@@ -30,7 +30,7 @@ from propscope.text import Tokens, blocks, line_cut_points, load_tokenizer, requ
 MODEL_NAME = "propscope-minilm"
 _PACKAGE_DIR = Path(__file__).resolve().parent
 MODEL_FILES = ("model.onnx", "span_head.npz", "tokenizer.json", "config.json")
-SCORED_SETTING = "high"  # the article score counts the candidate spans of this setting
+SCORED_SETTING = "high"  # the article score counts the candidate spans of this setting, unfiltered
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -73,6 +73,14 @@ class _Window:
     hidden: FloatArray  # (end - start, width) contextual states
 
 
+def _token_probabilities(n_tokens: int, blocks: Sequence[tuple[int, FloatArray]]) -> FloatArray:
+    """One array over a text's tokens from its blocks' (first token, token probabilities)."""
+    stitched = np.zeros((n_tokens, blocks[0][1].shape[1]), dtype=np.float32)
+    for start, probs in blocks:
+        stitched[start : start + len(probs)] = probs
+    return stitched
+
+
 @dataclass(frozen=True)
 class Encoding:
     """A tokenized text and, per block, its windows' hidden states and token probabilities.
@@ -89,6 +97,11 @@ class Encoding:
 
     def materialized(self) -> Encoding:
         return Encoding(self.text, self.tokens, list(self.blocks))
+
+    def token_probabilities(self) -> FloatArray:
+        """Every token's probabilities (all channels) of a materialized encoding."""
+        assert isinstance(self.blocks, list), "token_probabilities needs a materialized encoding"
+        return _token_probabilities(len(self.tokens), [(windows[0].start, probs) for windows, probs in self.blocks])
 
 
 @dataclass(frozen=True)
@@ -148,12 +161,13 @@ class Analyzer:
                 "the file is corrupt or was replaced"
             )
         self.settings = decoding.sensitivity_settings(self.config["decoding"])
+        self.span_filter = self._span_filter()
         self.sensitivity = self._checked_sensitivity(sensitivity)
         self.info = ModelInfo(self.config["name"], self.config["version"], actual)
         self.score_rate = float(self.config.get("score_rate", DEFAULT_SCORE_RATE))
         # The same ONNX file gives other spans or scores under other settings or code; the library
         # keeps analyses per decoder, so a release that changes decoding code bumps the version.
-        scoring_settings = {"decoding": self.config["decoding"], "score_rate": self.config.get("score_rate")}
+        scoring_settings = {key: self.config.get(key) for key in ("decoding", "score_rate", "span_filter")}
         settings_digest = hashlib.sha256(json.dumps(scoring_settings, sort_keys=True).encode()).hexdigest()
         self.decoder = f"propscope {__version__}, decoding {settings_digest[:12]}"
         self.tokenizer = load_tokenizer(self.model_dir / "tokenizer.json")
@@ -182,8 +196,10 @@ class Analyzer:
         ``sensitivity`` (low, balanced or high) overrides the analyzer's own for this text."""
         require_text(text, name=name)
         chosen = self._checked_sensitivity(sensitivity or self.sensitivity)
-        scored = SCORED_SETTING if SCORED_SETTING in self.settings else chosen
-        settings = [self.settings[chosen]] + ([self.settings[scored]] if scored != chosen else [])
+        # The span filter chooses what is shown, not what is counted: the score's rate was set,
+        # and ranks articles best (docs/experiments.md), on the unfiltered candidates.
+        scored = replace(self.settings[SCORED_SETTING if SCORED_SETTING in self.settings else chosen], min_support=0.0)
+        settings = [self.settings[chosen]] + ([scored] if scored != self.settings[chosen] else [])
         shown, *candidates = self._spans(text, settings)
         info = replace(self.info, sensitivity=chosen)
         return Analysis.build(text, shown, info, source, candidates=candidates[0] if candidates else (),
@@ -221,6 +237,16 @@ class Analyzer:
             if self._one_core_session is None:
                 self._one_core_session = _session(self.model_dir / "model.onnx", 1)
         self._worker.session = self._one_core_session
+
+    def _span_filter(self) -> span_filter.SpanFilter | None:
+        if "span_filter" not in self.config:
+            if any(params.min_support > 0 for params in self.settings.values()):
+                raise ModelError(f"{self.model_dir}: config.json sets a min_support but holds no span_filter")
+            return None
+        try:
+            return span_filter.SpanFilter.from_dict(self.config["span_filter"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelError(f"{self.model_dir}: config.json has a broken span_filter ({exc})") from None
 
     def _checked_sensitivity(self, sensitivity: str) -> str:
         decoding.check_sensitivity(sensitivity)
@@ -278,8 +304,12 @@ class Analyzer:
         lowered = text.lower()
         found: list[list[Detection]] = [[] for _ in settings]
         phrases: list[tuple[int, int, int, int]] | None = None
+        filtering = self.span_filter is not None and any(params.min_support > 0 for params in settings)
+        seen = []  # the blocks' token probabilities (not their hidden states), for the span filter
         for block, (block_windows, probs) in enumerate(encoding.blocks):
             offset = block_windows[0].start
+            if filtering:
+                seen.append((offset, probs))
             for params, detections in zip(settings, found, strict=True):
                 runs = [(first + offset, last + offset) for first, last in decoding.token_runs(probs[:, 0], params)]
                 spans = decoding.char_spans(text, tokens, runs, paragraphs)
@@ -295,7 +325,20 @@ class Analyzer:
                             phrases = tokens.with_token_ranges(decoding.repeated_phrases(text))
                         encoding.cache[key] = self._repeated_phrases(block_windows, probs, encoding, phrases, lowered)
                     detections += [d for d in encoding.cache[key] if d.span_probability >= params.repetition]
+        if filtering:
+            all_probs = _token_probabilities(len(tokens), seen)
+            found = [self._supported(detections, tokens, all_probs, params.min_support)
+                     for params, detections in zip(settings, found, strict=True)]
         return found
+
+    def _supported(
+        self, detections: list[Detection], tokens: Tokens, probs: FloatArray, min_support: float
+    ) -> list[Detection]:
+        """The ``detections`` of a text whose support by the span filter reaches ``min_support``."""
+        if self.span_filter is None or min_support <= 0 or not detections:
+            return detections
+        support = self.span_filter.support(span_filter.features(detections, tokens, probs))
+        return [d for d, s in zip(detections, support, strict=True) if s >= min_support]
 
     def _technique_runs(
         self, encoding: Encoding, offset: int, probs: FloatArray, params: DecodingParams,

@@ -25,6 +25,17 @@ def write(out_dir: Path, *, recipe: Mapping[str, Any], figures: Mapping[str, Any
     (out_dir / "MODEL_CARD.md").write_text(render(out_dir, recipe, figures), encoding="utf-8")
 
 
+def _span_filter(config: Mapping[str, Any]) -> str:
+    if "span_filter" not in config:
+        return ""
+    return """- Span filter: a logistic regression over what decoding knows of each span (the tagger's and
+  the span head's probabilities, its length, the token probabilities in and around it, the
+  article's level, its technique), fit on the spans that the cross-validation's fold models
+  proposed for the articles they did not train on. A setting keeps the spans whose support
+  reaches its `min_support`.
+"""
+
+
 def _crossval_section(summary: Mapping[str, Any], tune_fraction: float) -> str:
     mean, sd = summary["mean"], summary["sd"]
     held_out, pool = ((f", less {tune_fraction:.0%} of them held out",
@@ -179,7 +190,7 @@ technique of each span.
   "none". "None" is trained on the tagger's own false positives, random plain stretches and
   recurring phrases that are no span, so the head also rejects candidates; TC renormalises over
   the 14 techniques.
-- Whole articles of any length: windows of {config['window_tokens']} tokens every
+{_span_filter(config)}- Whole articles of any length: windows of {config['window_tokens']} tokens every
   {config['inference_stride']} tokens, overlapping probabilities averaged; texts longer than
   {config['block_tokens']} tokens are processed in blocks cut at line breaks, so memory stays bounded.
 - Runs on ONNX Runtime ({config['quantization']} weights); inference needs neither torch nor transformers.

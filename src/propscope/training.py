@@ -621,8 +621,10 @@ def train(
     unless the config has its own. ``progress(stage, done, total)`` is called as work advances.
     """
     corpus = load_corpus(data_dir, config["data"])
+    span_filter = None
     if not corpus.validation_ids and crossval and "decoding" not in config:
         config = {**config, "decoding": crossval["decoding"]}
+        span_filter = crossval.get("span_filter")
     if not corpus.validation_ids and set(config.get("decoding", {})) != set(decoding.SENSITIVITIES):
         raise InputError(
             "data.validation_fraction = 0 holds no article out to tune the decoding on, so give --crossval with "
@@ -632,7 +634,7 @@ def train(
     model, log = fit(config, corpus, progress=progress)
     digests = [data_digest(data_dir / path) for path in config["data"].get("extra", [])]
     return export(model, config, corpus, out_dir, log=log, data_sha256=data_digest(data_dir),
-                  extra_sha256=digests, crossval=crossval, progress=progress)
+                  extra_sha256=digests, crossval=crossval, span_filter=span_filter, progress=progress)
 
 
 def export(
@@ -645,9 +647,11 @@ def export(
     data_sha256: str,
     extra_sha256: Sequence[str] = (),
     crossval: Mapping[str, Any] | None = None,
+    span_filter: Mapping[str, Any] | None = None,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> dict[str, Any]:
-    """Write ONNX and the span head, tune decoding on validation articles, write the card."""
+    """Write ONNX and the span head, tune decoding on validation articles (or take it from the
+    config, and ``span_filter`` from a cross-validation), write the card."""
     from propscope import model_card
     from propscope.calibration import build_model_folder
 
@@ -676,6 +680,7 @@ def export(
         validation={i: corpus.articles[i] for i in corpus.validation_ids},
         gold=[row for row in corpus.labels if row.article_id in set(corpus.validation_ids)],
         decoding=config.get("decoding"),
+        span_filter_config=span_filter,
         progress=progress,
     )
     if not figures:
