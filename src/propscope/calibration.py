@@ -174,8 +174,9 @@ def tune_pools(
 def fit_span_filter(
     encoded: Encoded, gold: Sequence[ptc.LabelledSpan], params: DecodingParams
 ) -> span_filter.SpanFilter | None:
-    """A span filter fit on the spans that ``params`` finds in ``encoded`` articles."""
-    found = _decode(encoded, params)
+    """A span filter fit on the spans that ``params`` finds in ``encoded`` articles, before any
+    filter of the analyzers that encoded them."""
+    found = _decode(encoded, replace(params, min_support=0.0))
     rows = _filter_rows(encoded, found)
     return _fit(rows, found, scoring.GroupedGold(gold))
 
