@@ -70,3 +70,14 @@ def test_candidates_count_in_the_score_but_are_not_shown() -> None:
     assert with_candidates.score > alone.score
     weaker = Analysis.build(TEXT, shown, MODEL, candidates=[Span(0, 5, "Loaded_Language", 0.1)])
     assert weaker.score == alone.score  # a shown span always counts
+
+
+def test_evidence_marks_its_sentences_without_spans() -> None:
+    spans = [Span(9, 17, "Name_Calling,Labeling", 0.9)]
+    start = TEXT.index("Tuesday")
+    analysis = Analysis.build(TEXT, spans, MODEL, evidence=[(start, start + 3), (0, 4)])
+    assert [s.propaganda for s in analysis.sentences] == [True, True, False]
+    assert [s.evidence for s in analysis.sentences] == [False, True, False]  # the first has a span
+    assert analysis.sentences[1].techniques == ()
+    assert analysis.spans == build(*spans).spans and analysis.score == build(*spans).score
+    assert Analysis.from_dict(analysis.to_dict()) == analysis

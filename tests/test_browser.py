@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from propscope import techniques
+from propscope.analysis import Analysis, ModelInfo, Span
 from propscope.model import Analyzer
 from propscope.reports import html
 
@@ -46,6 +47,25 @@ def test_report_highlights_spans_and_explains_them(browser, analyzer: Analyzer, 
     assert tip.is_visible() and "confidence" in tip.inner_text()
     page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
     assert (tmp_path / "report.png").stat().st_size > 10_000
+    page.close()
+
+
+def test_report_underlines_a_sentence_marked_without_a_span_and_explains_it(browser, tmp_path: Path) -> None:
+    text = "They are traitors. The vote is rigged, everyone knows it.\nWe meet at noon."
+    start = text.index("rigged")
+    analysis = Analysis.build(text, [Span(9, 17, "Name_Calling,Labeling", 0.9)], ModelInfo("test", "0", "0" * 64),
+                              evidence=[(start, start + 6)])
+    report = tmp_path / "report.html"
+    report.write_text(html.render(analysis), encoding="utf-8")
+    page = browser.new_page()
+    page.goto(report.as_uri())
+    marked = page.locator("#article .evidence")
+    assert marked.count() == 1 and marked.inner_text().startswith("The vote is rigged, everyone knows it.")
+    assert marked.evaluate("e => getComputedStyle(e).textDecorationStyle") == "dotted"
+    tip = marked.locator(".tip")
+    assert not tip.is_visible()
+    marked.focus()
+    assert tip.is_visible() and "no span sure enough to highlight" in tip.inner_text()
     page.close()
 
 

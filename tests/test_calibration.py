@@ -5,7 +5,8 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from propscope import calibration, ptc, span_filter
+from propscope import calibration, ptc, scoring, span_filter
+from propscope.decoding import DISABLED, evidence_ranges
 from propscope.model import Analyzer
 
 from .conftest import CALM, WAR_REPORT, WAR_REPORT_OBVIOUS
@@ -68,3 +69,26 @@ def test_a_span_filter_fit_on_the_tuning_articles_supports_the_spans_that_overla
     assert tuned.span_filter is not None
     assert all(p.min_support in calibration.MIN_SUPPORT[1:] for p in tuned.settings.values())
     assert tuned.config()["span_filter"] == tuned.span_filter.to_dict()
+
+
+def test_sentence_evidence_is_tuned_for_slc_and_measured_as_tuned(analyzer: Analyzer) -> None:
+    encoded = calibration.encode_articles(analyzer, {"1": WAR_REPORT, "2": CALM})
+    gold = war_report_gold()
+    articles = {i: encoding.text for i, (_, encoding) in encoded.items()}
+    for threshold in calibration.SENTENCE_EVIDENCE[1:]:  # tuning's line maxima agree with the analyzer's ranges
+        by_lines = {(i, n) for i, (_, encoding) in encoded.items()
+                    for n, p in enumerate(calibration.line_evidence(encoding)) if p >= threshold}
+        by_ranges = scoring.positive_lines(articles, [
+            scoring.Marked(i, start, end) for i, (_, encoding) in encoded.items()
+            for start, end in evidence_ranges(encoding.tokens, encoding.token_probabilities(), threshold)])
+        assert by_lines == by_ranges
+    tuned = calibration.tune(encoded, gold)
+    assert all(p.sentence_evidence in calibration.SENTENCE_EVIDENCE for p in tuned.settings.values())
+    balanced = tuned.settings["balanced"]
+    figures = {name: calibration.measure(encoded, gold, {"balanced": params})["balanced"] for name, params in (
+        ("tuned", balanced), ("off", replace(balanced, sentence_evidence=DISABLED)),
+        ("everywhere", replace(balanced, sentence_evidence=0.0)))}
+    assert figures["everywhere"]["slc"]["recall"] == 1.0
+    assert figures["everywhere"]["slc"]["precision"] < figures["off"]["slc"]["precision"]  # the calm lines count
+    assert figures["tuned"]["slc"]["f1"] >= figures["off"]["slc"]["f1"]
+    assert figures["off"]["si"] == figures["tuned"]["si"] == figures["everywhere"]["si"]  # spans stay as they are

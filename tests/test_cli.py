@@ -11,7 +11,9 @@ import httpx
 import pytest
 from click.testing import CliRunner, Result
 
+from propscope import ptc, scoring
 from propscope.cli import cli
+from propscope.text import line_bounds
 
 from .conftest import CALM, PROPAGANDA, TINY_ARTICLES
 
@@ -72,6 +74,29 @@ def test_predict_spans_labels_every_row_in_order(tiny_corpus: Path, tmp_path: Pa
     rows = [line.split("\t") for line in out.read_text().splitlines()]
     assert [(r[0], r[2], r[3]) for r in rows] == [("2", "44", "52"), ("1", "15", "28"), ("1", "15", "28")]
     assert rows[1][1] != rows[2][1]  # a repeated span gets its next-best technique
+
+
+def test_predict_sentences_writes_a_verdict_per_line_that_evaluate_scores(tiny_corpus: Path, tmp_path: Path) -> None:
+    articles, gold = tiny_corpus / "articles", tiny_corpus / "labels-flc.tsv"
+    pred, sentences = tmp_path / "pred.tsv", tmp_path / "sentences.tsv"
+    result = run("predict", str(articles), "-o", str(pred), "--sentences", str(sentences))
+    assert result.exit_code == 0, result.output
+    rows = [line.split("\t") for line in sentences.read_text().splitlines()]
+    texts = ptc.read_articles(articles)
+    assert [(r[0], int(r[1])) for r in rows] == [(i, n) for i, text in texts.items()
+                                                 for n in range(1, len(line_bounds(text)) + 1)]
+    spans = ptc.read_labels(pred)
+    assert scoring.positive_lines(texts, spans) <= {(r[0], int(r[1]) - 1) for r in rows if r[2] == "propaganda"}
+    every_line = tmp_path / "every-line.tsv"
+    every_line.write_text("".join(f"{r[0]}\t{r[1]}\tpropaganda\n" for r in rows), encoding="utf-8")
+    figures = json.loads(run("evaluate", str(articles), "--gold", str(gold), "--pred", str(pred),
+                             "--sentences", str(every_line), "--json").output)
+    assert figures["slc"]["recall"] == 1.0
+    assert_clean_error(run("predict", str(articles), "-o", str(pred), "--spans", str(gold), "--sentences", str(sentences)),
+                       "--sentences needs the model to find spans; it cannot be used with --spans")
+    every_line.write_text("1\t99\tpropaganda\n", encoding="utf-8")
+    assert_clean_error(run("evaluate", str(articles), "--gold", str(gold), "--pred", str(pred), "--sentences", str(every_line)),
+                       "every-line.tsv line 1: article 1 has")
 
 
 def test_evaluate_prints_all_four_measures(tiny_corpus: Path, tmp_path: Path) -> None:

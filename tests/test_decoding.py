@@ -2,11 +2,13 @@ import numpy as np
 import pytest
 
 from propscope.decoding import (
+    DISABLED,
     N_CLASSES,
     N_FEATURES,
     DecodingParams,
     best_window,
     char_spans,
+    evidence_ranges,
     paragraph_starts,
     pool,
     span_features,
@@ -99,3 +101,15 @@ def test_best_window_prefers_full_and_central_coverage() -> None:
     ranges = [(0, 10), (5, 15), (10, 20)]
     assert best_window(ranges, 8, 12) == 1
     assert best_window(ranges, 16, 19) == 2
+
+
+def test_evidence_ranges_are_the_tokens_where_some_technique_channel_is_sure() -> None:
+    tokens = word_tokens("they are corrupt elite")
+    probs = np.zeros((4, 15), np.float32)
+    probs[:, 0] = 0.9  # the "any technique" channel does not count
+    probs[2, 5] = 0.4
+    probs[3, 9] = 0.2
+    assert evidence_ranges(tokens, probs, 0.3) == [(9, 16)]
+    assert evidence_ranges(tokens, probs, 0.2) == [(9, 16), (17, 22)]
+    assert evidence_ranges(tokens, probs, DISABLED) == []
+    assert evidence_ranges(tokens, probs[:, :1], 0.0) == []  # a 0.1 model has no technique channels

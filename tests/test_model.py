@@ -13,6 +13,7 @@ import pytest
 import propscope
 from propscope import span_filter, techniques
 from propscope.analysis import DEFAULT_SCORE_RATE
+from propscope.decoding import DISABLED
 from propscope.errors import EmptyText, InputError, ModelError
 from propscope.model import Analyzer
 from propscope.ptc import LabelledSpan
@@ -148,7 +149,7 @@ def copy_with_config(model_dir: Path, folder: Path, change: Callable[[dict[str, 
 def as_0_1_wrote_it(config: dict[str, Any]) -> None:
     """One flat set of decoding parameters and no score rate."""
     config["decoding"] = {k: v for k, v in config["decoding"]["balanced"].items()
-                          if k not in ("technique_high", "repetition", "min_support")}
+                          if k not in ("technique_high", "repetition", "min_support", "sentence_evidence")}
     config["version"] = "0.1.0"
     del config["score_rate"]
 
@@ -231,3 +232,28 @@ def test_open_name_calling_is_shown_with_tight_spans(analyzer: Analyzer) -> None
     analysis = analyzer.analyze(WAR_REPORT)
     shown = [phrase for phrase in WAR_REPORT_OBVIOUS if tightly_shown(analysis, phrase)]
     assert len(shown) > len(WAR_REPORT_OBVIOUS) / 2, f"only {shown}"
+
+
+def test_sentence_evidence_marks_the_sentences_where_a_technique_channel_reaches_it(
+    analyzer: Analyzer, tmp_path: Path
+) -> None:
+    def analysed_at(threshold: float) -> propscope.Analysis:
+        def change(config: dict[str, Any]) -> None:
+            config["decoding"]["balanced"]["sentence_evidence"] = threshold
+
+        return Analyzer(copy_with_config(analyzer.model_dir, tmp_path / str(threshold), change)).analyze(WAR_REPORT)
+
+    off, everywhere = analysed_at(DISABLED), analysed_at(0.0)
+    assert not any(s.evidence for s in off.sentences) and all(s.propaganda for s in everywhere.sentences)
+    encoding = analyzer.encode(WAR_REPORT).materialized()
+    channels = encoding.token_probabilities()[:, 1:].max(axis=1)
+    strongest = [float(channels[slice(*encoding.tokens.token_range(s.start, s.end))].max()) for s in off.sentences]
+    unmarked = sorted(p for p, s in zip(strongest, off.sentences, strict=True) if not s.techniques)
+    threshold = unmarked[len(unmarked) // 2]  # marks some of the sentences without a span, not all
+    middle = analysed_at(threshold)
+    assert [s.propaganda for s in middle.sentences] == [
+        bool(s.techniques) or p >= threshold for s, p in zip(off.sentences, strongest, strict=True)]
+    assert 0 < sum(s.evidence for s in middle.sentences) < sum(s.evidence for s in everywhere.sentences)
+    for analysis in (middle, everywhere):  # evidence marks sentences; spans and score stay as they are
+        assert (analysis.spans, analysis.score) == (off.spans, off.score)
+        assert [s.techniques for s in analysis.sentences] == [s.techniques for s in off.sentences]

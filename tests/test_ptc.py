@@ -47,3 +47,32 @@ def test_check_in_range() -> None:
         ptc.check_in_range([ptc.LabelledSpan("1", "?", 2, 9)], articles, name="spans.tsv")
     with pytest.raises(InputError, match="article 2 is not in the articles folder"):
         ptc.check_in_range([ptc.LabelledSpan("2", "?", 0, 1)], articles, name="spans.tsv")
+
+
+def test_sentence_labels_round_trip(tmp_path: Path) -> None:
+    articles = {"1": "one\n\nthree", "2": "only"}
+    path = tmp_path / "sentences.tsv"
+    with path.open("w", encoding="utf-8") as out:
+        ptc.write_sentence_labels("1", [True, False, True], out)
+        ptc.write_sentence_labels("2", [False], out)
+    assert path.read_text().splitlines() == ["1\t1\tpropaganda", "1\t2\tnon-propaganda", "1\t3\tpropaganda",
+                                             "2\t1\tnon-propaganda"]
+    assert ptc.read_sentence_labels(path, articles) == {("1", 0), ("1", 2)}
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("1\t2", "line 2: expected 3 tab-separated fields"),
+        ("1\tzero\tpropaganda", "line 2: LINE must be a line number from 1, got 'zero'"),
+        ("1\t0\tpropaganda", "line 2: LINE must be a line number from 1"),
+        ("1\t2\tmaybe", "line 2: LABEL must be propaganda or non-propaganda, got 'maybe'"),
+        ("9\t1\tpropaganda", "line 2: article 9 is not in the articles folder"),
+        ("1\t4\tpropaganda", "line 2: article 1 has 3 lines, not 4"),
+    ],
+)
+def test_read_sentence_labels_names_the_bad_line(tmp_path: Path, line: str, message: str) -> None:
+    path = tmp_path / "sentences.tsv"
+    path.write_text(f"1\t1\tpropaganda\n{line}\n", encoding="utf-8")
+    with pytest.raises(InputError, match=message):
+        ptc.read_sentence_labels(path, {"1": "one\n\nthree"})

@@ -65,3 +65,28 @@ def test_terminal_on_a_colour_console_uses_technique_colours() -> None:
     colour = techniques.get("name_calling").colour
     background = ";".join(str(int(colour[i : i + 2], 16)) for i in (1, 3, 5))
     assert f"48;2;{background}m" in out.getvalue()  # the span's text sits on its technique colour
+
+
+def evidence_analysis() -> Analysis:
+    text = "They are traitors. The vote is rigged, everyone knows it.\nWe meet at noon."
+    start = text.index("rigged")
+    return Analysis.build(text, [Span(9, 17, "Name_Calling,Labeling", 0.9)], MODEL, evidence=[(start, start + 6)])
+
+
+def test_reports_mark_sentences_of_evidence_alone() -> None:
+    analysis = evidence_analysis()
+    marked = [s.text for s in html.segments(analysis) if s.evidence]
+    assert marked == ["The vote is rigged, everyone knows it."]
+    page = html.render(analysis)
+    assert '<span class="evidence" tabindex="0">The vote is rigged, everyone knows it.<span class="tip"' in page
+    assert "signs of a technique, without a span sure enough to highlight" in page  # the legend explains it
+    assert "1 spans in 1 of 3 sentences, and signs of a technique without a sure span in 1 more" in page
+    assert 'class="evidence"' not in html.render(hostile_analysis())
+    out = io.StringIO()
+    terminal.render(analysis, Console(file=out, width=200, color_system=None))
+    assert "signs of a technique without a sure span in 1 more" in out.getvalue()
+    assert "no span sure enough to show:\n  19-57  The vote is rigged, everyone knows it.\n" in out.getvalue()
+    out = io.StringIO()
+    terminal.render(analysis, Console(file=out, width=200, force_terminal=True, color_system="truecolor"))
+    assert "\x1b[4mThe vote is rigged, everyone knows it.\x1b[0m" in out.getvalue()  # underlined
+    assert "without a sure span in 1 more" in markdown.render(analysis)

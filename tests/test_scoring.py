@@ -6,8 +6,11 @@ from propscope import scoring
 from propscope.errors import InputError
 from propscope.ptc import LabelledSpan
 from propscope.scoring import (
+    Marked,
+    evaluate,
     fragment_level,
     merge,
+    positive_lines,
     sentence_level,
     span_identification,
     technique_classification,
@@ -88,9 +91,20 @@ def test_sentence_level_counts_lines_touched_by_spans() -> None:
     articles = {"A": "aa\nbb\ncc", "B": "dd"}
     gold = rows(("A", "x", 3, 4))
     pred = rows(("A", "x", 0, 4))
-    scores = sentence_level(articles, gold, pred)
+    assert positive_lines(articles, pred) == {("A", 0), ("A", 1)}
+    scores = sentence_level(articles, gold, positive_lines(articles, pred))
     assert (scores.precision, scores.recall) == (0.5, 1.0)
-    assert sentence_level(articles, gold, []).f1 == 0.0
+    assert sentence_level(articles, gold, set()).f1 == 0.0
+
+
+def test_evaluate_scores_sentence_marks_without_spans() -> None:
+    articles = {"A": "aa\nbb\ncc"}
+    gold = rows(("A", "Doubt", 3, 4), ("A", "Doubt", 7, 8))
+    pred = rows(("A", "Doubt", 3, 5))
+    assert evaluate(articles, gold, pred)["slc"] == {"precision": 1.0, "recall": 0.5, "f1": 0.6667}
+    marked = positive_lines(articles, [*pred, Marked("A", 6, 7)])
+    assert evaluate(articles, gold, pred, predicted_lines=marked)["slc"]["f1"] == 1.0
+    assert evaluate(articles, gold, pred, predicted_lines=marked)["si"] == evaluate(articles, gold, pred)["si"]
 
 
 @pytest.mark.parametrize(("x", "y", "expected"), [

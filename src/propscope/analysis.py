@@ -7,6 +7,8 @@ JSON schema (version 1), as written by ``Analysis.to_dict``::
       "text": str,                       # exactly as read
       "spans": [{"start": int, "end": int, "technique": str, "confidence": float}],
       "sentences": [{"start": int, "end": int, "propaganda": bool, "techniques": [str]}],
+                                         # propaganda without techniques: the model sees a
+                                         # technique there, but no span sure enough to show
       "score": float,                    # 0..1, see article_score
       "model": {"name": str, "version": str, "sha256": str, "sensitivity": str},
       "source": null | {"name", "url", "site", "title", "author", "date"}   # each str or null
@@ -18,7 +20,7 @@ Offsets are code-point indices into ``text``, end exclusive. ``technique`` is a 
 from __future__ import annotations
 
 import math
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -49,15 +51,18 @@ class Span:
 
 @dataclass(frozen=True, slots=True)
 class Sentence:
-    """A sentence of the text and the techniques of the spans that overlap it."""
+    """A sentence of the text, the techniques of the spans that overlap it, and whether the
+    model sees a technique in it without a span sure enough to show (``evidence``)."""
 
     start: int
     end: int
     techniques: tuple[str, ...]
+    evidence: bool = False
 
     @property
     def propaganda(self) -> bool:
-        return bool(self.techniques)
+        """Whether the sentence is marked as using some technique: by a span, or by evidence."""
+        return bool(self.techniques) or self.evidence
 
     def to_dict(self) -> dict[str, Any]:
         return {"start": self.start, "end": self.end, "propaganda": self.propaganda,
@@ -117,28 +122,37 @@ class Analysis:
     @classmethod
     def build(
         cls, text: str, spans: Iterable[Span], model: ModelInfo, source: Source | None = None, *,
-        candidates: Iterable[Span] = (), score_rate: float = DEFAULT_SCORE_RATE,
+        candidates: Iterable[Span] = (), evidence: Iterable[tuple[int, int]] = (),
+        score_rate: float = DEFAULT_SCORE_RATE,
     ) -> Analysis:
         """Derive sentences and score from the spans; the only place either is computed.
 
         The score counts ``candidates`` too: every span the model proposes at its most
         sensitive setting, so that an article scores the same whichever setting chose the
-        spans that are shown. ``score_rate`` is the model's (see ``article_score``).
+        spans that are shown. ``score_rate`` is the model's (see ``article_score``). The
+        sentences that ``evidence`` (character ranges) overlaps are marked as propaganda
+        even where no span is shown.
         """
         ordered = tuple(sorted(spans, key=lambda s: (s.start, s.end, s.technique)))
         bounds = sentence_bounds(text)
-        ends = [end for _, end in bounds]
         found: list[set[str]] = [set() for _ in bounds]
         sentence_strength = [0.0] * len(bounds)
+        starts, ends = [start for start, _ in bounds], [end for _, end in bounds]
+
+        def overlapped(start: int, end: int) -> range:  # the sentences that characters [start, end) touch
+            return range(bisect_right(ends, start), bisect_left(starts, end))
+
         for span, shown in [(s, True) for s in ordered] + [(s, False) for s in candidates]:
-            index = bisect_right(ends, span.start)  # the first sentence that ends after the span starts
-            while index < len(bounds) and bounds[index][0] < span.end:
+            for index in overlapped(span.start, span.end):
                 if shown:
                     found[index].add(span.technique)
                 sentence_strength[index] = max(sentence_strength[index], span.confidence)
-                index += 1
-        sentences = tuple(Sentence(start, end, tuple(sorted(techniques_in)))
-                          for (start, end), techniques_in in zip(bounds, found, strict=True))
+        evident = [False] * len(bounds)
+        for start, end in evidence:
+            for index in overlapped(start, end):
+                evident[index] = True
+        sentences = tuple(Sentence(start, end, tuple(sorted(techniques_in)), seen and not techniques_in)
+                          for (start, end), techniques_in, seen in zip(bounds, found, evident, strict=True))
         return cls(text, ordered, sentences, article_score(sentence_strength, score_rate), model, source)
 
     def span_text(self, span: Span) -> str:
@@ -182,7 +196,8 @@ class Analysis:
                 text=data["text"],
                 spans=tuple(Span(int(s["start"]), int(s["end"]), s["technique"], float(s["confidence"]))
                             for s in data["spans"]),
-                sentences=tuple(Sentence(int(s["start"]), int(s["end"]), tuple(s["techniques"]))
+                sentences=tuple(Sentence(int(s["start"]), int(s["end"]), tuple(s["techniques"]),
+                                         bool(s["propaganda"]) and not s["techniques"])
                                 for s in data["sentences"]),
                 score=float(data["score"]),
                 model=ModelInfo(**data["model"]),

@@ -3,7 +3,8 @@ sensitivity setting on held-out articles, and measure the figures that go into t
 No torch here.
 
 Each setting maximises F-beta of SI plus F-beta of FLC: ``low`` with beta 0.5 (precision
-counts more), ``balanced`` with beta 1, ``high`` with beta 2 (recall counts more).
+counts more), ``balanced`` with beta 1, ``high`` with beta 2 (recall counts more). Its
+``sentence_evidence``, which marks sentences and not spans, maximises F-beta of SLC.
 """
 
 from __future__ import annotations
@@ -23,9 +24,10 @@ import numpy as np
 
 from propscope import __version__, ptc, scoring, span_filter
 from propscope.analysis import DEFAULT_SCORE_RATE
-from propscope.decoding import DISABLED, SENSITIVITIES, DecodingParams, FloatArray
+from propscope.decoding import DISABLED, SENSITIVITIES, DecodingParams, FloatArray, evidence_ranges
 from propscope.model import MODEL_NAME, Analyzer, Detection, Encoding, file_sha256
 from propscope.predict import label_spans, labelled_rows
+from propscope.text import line_bounds
 
 BETA = {"low": 0.5, "balanced": 1.0, "high": 2.0}
 HIGH = (0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6)
@@ -37,6 +39,7 @@ MAX_NONE = (1.0, 0.6, 0.4)
 TECHNIQUE_HIGH = (DISABLED, 0.7, 0.6, 0.5, 0.4, 0.3)
 REPETITION = (DISABLED, 0.7, 0.55, 0.4, 0.3, 0.2)
 MIN_SUPPORT = (0.0, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45)
+SENTENCE_EVIDENCE = (DISABLED, 0.5, 0.45, 0.4, 0.35, 0.3, 0.275, 0.25, 0.225, 0.2, 0.175, 0.15, 0.125, 0.1)
 ROUNDS = 3
 
 
@@ -138,9 +141,9 @@ def tune(encoded: Encoded, gold: Sequence[ptc.LabelledSpan], *, workers: int = 1
     First the tagger's spans on a full grid; then, one after the other, the threshold for
     spans of single technique channels and the one for recurring phrases as Repetition. The
     three depend on each other, so the rounds repeat with the others in place until no choice
-    changes (at most ``ROUNDS``). Last, a span filter is fit on the spans of the balanced
+    changes (at most ``ROUNDS``). Then a span filter is fit on the spans of the balanced
     setting, and each setting gets the ``min_support`` that suits it best (0: no filtering).
-    ``workers`` processes share the decoding.
+    Last, each setting gets its ``sentence_evidence``. ``workers`` processes share the decoding.
     """
     return tune_pools({"": encoded}, gold, workers=workers)[""]
 
@@ -168,7 +171,8 @@ def tune_pools(
                 break
     if not has_channels:  # a 0.1 model: the filter reads the technique channels
         return {pool: Tuned(settings[pool]) for pool in pools}
-    return {pool: _with_span_filter(encoded, credits.gold, settings[pool]) for pool, encoded in pools.items()}
+    return {pool: _with_sentence_evidence(encoded, credits.gold, _with_span_filter(encoded, credits.gold, settings[pool]))
+            for pool, encoded in pools.items()}
 
 
 def fit_span_filter(
@@ -205,10 +209,13 @@ def _filtered_objective(
     support reaches ``threshold``."""
     si = flc = scoring.Credit()
     for i, detections in found.items():
-        kept = [d for d, s in zip(detections, support[i], strict=True) if s >= threshold]
-        article_si, article_flc = gold.article_credit(i, labelled_rows({i: kept}, params))
+        article_si, article_flc = gold.article_credit(i, labelled_rows({i: _kept(detections, support[i], threshold)}, params))
         si, flc = si + article_si, flc + article_flc
     return si.scores().f_beta(beta) + flc.scores().f_beta(beta)
+
+
+def _kept(detections: Sequence[Detection], support: FloatArray, threshold: float) -> list[Detection]:
+    return [d for d, s in zip(detections, support, strict=True) if s >= threshold]
 
 
 def _with_span_filter(encoded: Encoded, gold: scoring.GroupedGold, settings: Mapping[str, DecodingParams]) -> Tuned:
@@ -226,6 +233,51 @@ def _with_span_filter(encoded: Encoded, gold: scoring.GroupedGold, settings: Map
                      for threshold in MIN_SUPPORT}
         chosen[name] = replace(params, min_support=max(MIN_SUPPORT, key=objective.__getitem__))
     return Tuned(chosen, fitted if any(params.min_support > 0 for params in chosen.values()) else None)
+
+
+def _with_sentence_evidence(encoded: Encoded, gold: scoring.GroupedGold, tuned: Tuned) -> Tuned:
+    """Choose each setting's ``sentence_evidence`` on ``encoded`` for its F-beta of SLC: the
+    lines its shown spans mark, and besides them those where a technique channel reaches it."""
+    if not encoded:
+        return tuned
+    articles = {i: encoding.text for i, (_, encoding) in encoded.items()}
+    gold_lines = scoring.positive_lines(
+        articles, [scoring.Marked(i, start, end) for i in articles for start, end in gold.by_article.get(i, ())]
+    )
+    strongest = {(i, n): p for i, (_, encoding) in encoded.items() for n, p in enumerate(line_evidence(encoding))}
+    chosen = {}
+    for name, params in tuned.settings.items():
+        shown = scoring.positive_lines(articles, labelled_rows(_shown(encoded, params, tuned.span_filter), params))
+        objective = {threshold: scoring.line_scores(gold_lines, shown | {line for line, p in strongest.items()
+                                                                        if p >= threshold}).f_beta(BETA[name])
+                     for threshold in SENTENCE_EVIDENCE}
+        chosen[name] = replace(params, sentence_evidence=max(SENTENCE_EVIDENCE, key=objective.__getitem__))
+    return replace(tuned, settings=chosen)
+
+
+def _shown(
+    encoded: Encoded, params: DecodingParams, fitted: span_filter.SpanFilter | None
+) -> dict[str, list[Detection]]:
+    """The detections that ``params`` shows in ``encoded`` articles with the span filter ``fitted``."""
+    found = _decode(encoded, replace(params, min_support=0.0))
+    if fitted is None or params.min_support <= 0:
+        return found
+    rows = _filter_rows(encoded, found)
+    return {i: _kept(detections, fitted.support(rows[i]), params.min_support) for i, detections in found.items()}
+
+
+def line_evidence(encoding: Encoding) -> FloatArray:
+    """Per line of a materialized encoding's text, the highest probability of any technique
+    channel over its tokens (0 for a line without tokens, or a model without channels)."""
+    probs = encoding.token_probabilities()
+    strongest = probs[:, 1:].max(axis=1) if probs.shape[1] > 1 else np.zeros(len(probs), np.float32)
+    lines = line_bounds(encoding.text)
+    out = np.zeros(len(lines), np.float32)
+    for n, (start, end) in enumerate(lines):
+        first, last = encoding.tokens.token_range(start, end)
+        if last > first:
+            out[n] = strongest[first:last].max()
+    return out
 
 
 Pool = TypeVar("Pool", bound=Hashable)
@@ -391,7 +443,11 @@ def measure(
     figures: dict[str, Any] = {}
     for name, params in settings.items():
         rows = labelled_rows(_decode(encoded, params), params)
-        figures[name] = scoring.evaluate(articles, gold, rows)
+        evidence = [scoring.Marked(i, start, end) for i, (_, encoding) in encoded.items()
+                    for start, end in evidence_ranges(encoding.tokens, encoding.token_probabilities(),
+                                                      params.sentence_evidence)]
+        figures[name] = scoring.evaluate(articles, gold, rows,
+                                         predicted_lines=scoring.positive_lines(articles, [*rows, *evidence]))
     figures["tc"] = scoring.technique_classification(gold, label_gold_spans(encoded, gold)).to_dict()
     figures["decoding"] = {name: params.to_dict() for name, params in settings.items()}
     figures["articles"] = len(articles)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import sys
@@ -22,7 +23,7 @@ from propscope.batch import OUTPUT_SUFFIXES, Summary, analyze_with_library, run_
 from propscope.decoding import check_sensitivity
 from propscope.errors import InputError, PropscopeError
 from propscope.model import Analyzer, default_analyzer
-from propscope.predict import label_spans
+from propscope.predict import label_spans, marked_lines
 from propscope.reports.charts import bar_chart
 from propscope.store import Library, export
 
@@ -263,16 +264,22 @@ def _corpus_run(inputs: tuple[Path, ...], output: Path, engine: str, ray_address
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="PTC label file to write.")
 @click.option("--spans", "spans_file", type=click.Path(path_type=Path), default=None,
               help="TC template (ID, ?, START, END): label these spans instead of finding spans.")
+@click.option("--sentences", "sentences_file", type=click.Path(path_type=Path), default=None,
+              help="Also write every line's verdict (ID, LINE, propaganda|non-propaganda) for SLC.")
 @sensitivity_option
 @encoding_option
 @model_option
-def predict(articles_dir: Path, output: Path, spans_file: Path | None, sensitivity: str, encoding: str,
-            model_dir: Path | None) -> None:
+def predict(articles_dir: Path, output: Path, spans_file: Path | None, sentences_file: Path | None,
+            sensitivity: str, encoding: str, model_dir: Path | None) -> None:
     """Find spans in every article<ID>.txt of ARTICLES_DIR and write them in PTC format.
     Unreadable or empty articles are reported and skipped."""
     with reported_errors():
         check_sensitivity(sensitivity)
+        if spans_file is not None and sentences_file is not None:
+            raise InputError("--sentences needs the model to find spans; it cannot be used with --spans")
         _writable(output)
+        if sentences_file is not None:
+            _writable(sentences_file)
         articles = ptc.read_articles(articles_dir, encoding=encoding,
                                      on_bad_file=lambda exc: stderr.print(f"Skipped {exc}"))
         analyzer = _analyzer(model_dir, sensitivity)
@@ -281,7 +288,7 @@ def predict(articles_dir: Path, output: Path, spans_file: Path | None, sensitivi
             ptc.check_in_range(template, articles, name=str(spans_file))
             rows = label_spans(analyzer, articles, template)
         else:
-            rows = []
+            rows, verdicts = [], io.StringIO()
 
             def analysed(item: tuple[str, str]) -> Analysis | None:
                 article_id, text = item
@@ -294,7 +301,11 @@ def predict(articles_dir: Path, output: Path, spans_file: Path | None, sensitivi
                         stderr.print(f"Skipped article{article_id}.txt: the text is empty")
                     else:
                         rows += [ptc.LabelledSpan(article_id, s.technique, s.start, s.end) for s in analysis.spans]
+                        ptc.write_sentence_labels(article_id, marked_lines(analysis), verdicts)
                     progress.advance(task)
+            if sentences_file is not None:
+                sentences_file.write_text(verdicts.getvalue(), encoding="utf-8")
+                stderr.print(f"Wrote the verdict of every line of {len(articles)} articles to {sentences_file}")
         with output.open("w", encoding="utf-8", newline="") as out:
             ptc.write_labels(rows, out)
         stderr.print(f"Wrote {len(rows)} rows for {len(articles)} articles to {output}")
@@ -304,9 +315,12 @@ def predict(articles_dir: Path, output: Path, spans_file: Path | None, sensitivi
 @click.argument("articles_dir", type=click.Path(path_type=Path))
 @click.option("--gold", type=click.Path(path_type=Path), required=True, help="Gold PTC label file.")
 @click.option("--pred", type=click.Path(path_type=Path), required=True, help="Predicted PTC label file.")
+@click.option("--sentences", "sentences_file", type=click.Path(path_type=Path), default=None,
+              help="Line verdicts (as `predict --sentences` writes them) for SLC, instead of the lines PRED's spans touch.")
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
 @encoding_option
-def evaluate(articles_dir: Path, gold: Path, pred: Path, as_json: bool, encoding: str) -> None:
+def evaluate(articles_dir: Path, gold: Path, pred: Path, sentences_file: Path | None, as_json: bool,
+             encoding: str) -> None:
     """Score predicted spans against gold ones: SI, FLC, SLC, and TC when PRED labels the gold
     spans row for row (as `predict --spans` writes it)."""
     with reported_errors():
@@ -314,7 +328,8 @@ def evaluate(articles_dir: Path, gold: Path, pred: Path, as_json: bool, encoding
         gold_rows, pred_rows = ptc.read_labels(gold), ptc.read_labels(pred)
         ptc.check_in_range(gold_rows, articles, name=str(gold))
         ptc.check_in_range(pred_rows, articles, name=str(pred))
-        figures = scoring.evaluate(articles, gold_rows, pred_rows)
+        predicted_lines = None if sentences_file is None else ptc.read_sentence_labels(sentences_file, articles)
+        figures = scoring.evaluate(articles, gold_rows, pred_rows, predicted_lines=predicted_lines)
         try:
             figures["tc"] = scoring.technique_classification(gold_rows, pred_rows).to_dict()
         except InputError as exc:

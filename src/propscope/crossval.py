@@ -28,6 +28,7 @@ from propscope import calibration, ptc, scoring, training
 from propscope.decoding import SENSITIVITIES, sensitivity_settings
 from propscope.errors import InputError
 from propscope.model import Analyzer, Encoding
+from propscope.predict import marked_lines
 from propscope.text import sentence_bounds
 
 HEADLINE = ("si", "tc", "flc", "slc", "spearman")
@@ -319,17 +320,19 @@ def evaluate_fold(
     analyzer: Analyzer, articles: Mapping[str, str], gold: Sequence[ptc.LabelledSpan], fold_dir: Path
 ) -> dict[str, Any]:
     """Score a fold's articles at every sensitivity setting, and write ``pred.tsv`` (the spans
-    at the default setting), ``tc.tsv`` (the technique of each gold span) and ``scores.tsv``
-    (article score and gold density)."""
+    at the default setting), ``sentences.tsv`` (its verdict on every line), ``tc.tsv`` (the
+    technique of each gold span) and ``scores.tsv`` (article score and gold density)."""
     encoded = calibration.encode_articles(analyzer, articles)
     figures = calibration.measure(encoded, gold, analyzer.settings)
     grouped = ptc.by_article(gold)
     pred, scores, density = [], [], []
-    for article_id, text in articles.items():
-        analysis = analyzer.analyze(text, name=f"article{article_id}.txt")
-        pred += [ptc.LabelledSpan(article_id, s.technique, s.start, s.end) for s in analysis.spans]
-        scores.append(analysis.score)
-        density.append(gold_density(text, grouped.get(article_id, [])))
+    with (fold_dir / "sentences.tsv").open("w", encoding="utf-8", newline="") as verdicts:
+        for article_id, text in articles.items():
+            analysis = analyzer.analyze(text, name=f"article{article_id}.txt")
+            pred += [ptc.LabelledSpan(article_id, s.technique, s.start, s.end) for s in analysis.spans]
+            ptc.write_sentence_labels(article_id, marked_lines(analysis), verdicts)
+            scores.append(analysis.score)
+            density.append(gold_density(text, grouped.get(article_id, [])))
     for name, rows in (("pred.tsv", pred), ("tc.tsv", calibration.label_gold_spans(encoded, gold))):
         with (fold_dir / name).open("w", encoding="utf-8", newline="") as out:
             ptc.write_labels(rows, out)

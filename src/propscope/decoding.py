@@ -56,11 +56,13 @@ class DecodingParams:
     technique_high: float = DISABLED  # a technique channel's run this sure is a span of that technique
     repetition: float = DISABLED  # a recurring phrase this likely to be Repetition is a span
     min_support: float = 0.0  # spans the model's span filter supports less than this are dropped
+    sentence_evidence: float = DISABLED  # a sentence where a technique channel is this sure is marked, span or not
 
     def to_dict(self) -> dict[str, float]:
         return {"high": self.high, "low": self.low, "max_gap": self.max_gap, "second_label": self.second_label,
                 "min_confidence": self.min_confidence, "max_none": self.max_none,
-                "technique_high": self.technique_high, "repetition": self.repetition, "min_support": self.min_support}
+                "technique_high": self.technique_high, "repetition": self.repetition, "min_support": self.min_support,
+                "sentence_evidence": self.sentence_evidence}
 
 
 SENSITIVITIES = ("low", "balanced", "high")
@@ -118,6 +120,14 @@ def token_runs(probs: FloatArray, params: DecodingParams) -> list[tuple[int, int
         else:
             joined.append((start, end))
     return joined
+
+
+def evidence_ranges(tokens: Tokens, probs: FloatArray, threshold: float) -> list[tuple[int, int]]:
+    """Character ranges of the tokens where some technique's channel reaches ``threshold``: the
+    model sees a technique there, whether or not a span sure enough to show was found."""
+    if threshold >= DISABLED or probs.shape[1] < 2:
+        return []
+    return [(int(start), int(end)) for start, end in tokens.char_spans[probs[:, 1:].max(axis=1) >= threshold]]
 
 
 def token_runs_at(probs: FloatArray, high: float, low_fraction: float) -> list[tuple[int, int]]:

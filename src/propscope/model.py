@@ -81,6 +81,15 @@ def _token_probabilities(n_tokens: int, blocks: Sequence[tuple[int, FloatArray]]
     return stitched
 
 
+def _recorded(
+    blocks: Iterable[tuple[list[_Window], FloatArray]], seen: list[tuple[int, FloatArray]]
+) -> Iterator[tuple[list[_Window], FloatArray]]:
+    """``blocks`` as they are, keeping each block's (first token, token probabilities) in ``seen``."""
+    for block_windows, probs in blocks:
+        seen.append((block_windows[0].start, probs))
+        yield block_windows, probs
+
+
 @dataclass(frozen=True)
 class Encoding:
     """A tokenized text and, per block, its windows' hidden states and token probabilities.
@@ -200,10 +209,10 @@ class Analyzer:
         # and ranks articles best (docs/experiments.md), on the unfiltered candidates.
         scored = replace(self.settings[SCORED_SETTING if SCORED_SETTING in self.settings else chosen], min_support=0.0)
         settings = [self.settings[chosen]] + ([scored] if scored != self.settings[chosen] else [])
-        shown, *candidates = self._spans(text, settings)
+        (shown, *candidates), evidence = self._spans(text, settings)
         info = replace(self.info, sensitivity=chosen)
         return Analysis.build(text, shown, info, source, candidates=candidates[0] if candidates else (),
-                              score_rate=self.score_rate)
+                              evidence=evidence, score_rate=self.score_rate)
 
     def analyze_many(self, texts: Iterable[str]) -> Iterator[Analysis]:
         """Analyse texts with the loaded model and yield the analyses in order (see ``map``)."""
@@ -305,11 +314,9 @@ class Analyzer:
         found: list[list[Detection]] = [[] for _ in settings]
         phrases: list[tuple[int, int, int, int]] | None = None
         filtering = self.span_filter is not None and any(params.min_support > 0 for params in settings)
-        seen = []  # the blocks' token probabilities (not their hidden states), for the span filter
-        for block, (block_windows, probs) in enumerate(encoding.blocks):
+        seen: list[tuple[int, FloatArray]] = []  # the blocks' token probabilities, for the span filter
+        for block, (block_windows, probs) in enumerate(_recorded(encoding.blocks, seen) if filtering else encoding.blocks):
             offset = block_windows[0].start
-            if filtering:
-                seen.append((offset, probs))
             for params, detections in zip(settings, found, strict=True):
                 runs = [(first + offset, last + offset) for first, last in decoding.token_runs(probs[:, 0], params)]
                 spans = decoding.char_spans(text, tokens, runs, paragraphs)
@@ -401,11 +408,22 @@ class Analyzer:
     def _width(self) -> int:
         return int(self.session.get_outputs()[1].shape[-1])
 
-    def _spans(self, text: str, settings: Sequence[DecodingParams]) -> list[list[Span]]:
-        """The labelled spans of ``text`` at each of the ``settings``."""
-        decoded = self.decode_settings(self.encode(text), settings)
-        return [decoding.distinct([span for found in detections for span in found.labelled(params)])
-                for params, detections in zip(settings, decoded, strict=True)]
+    def _spans(
+        self, text: str, settings: Sequence[DecodingParams]
+    ) -> tuple[list[list[Span]], list[tuple[int, int]]]:
+        """The labelled spans of ``text`` at each of the ``settings``, and the first setting's
+        sentence evidence (see ``decoding.evidence_ranges``)."""
+        encoding = self.encode(text)
+        threshold = settings[0].sentence_evidence
+        seen: list[tuple[int, FloatArray]] = []
+        if threshold < decoding.DISABLED:
+            encoding = replace(encoding, blocks=_recorded(encoding.blocks, seen))
+        decoded = self.decode_settings(encoding, settings)
+        spans = [decoding.distinct([span for found in detections for span in found.labelled(params)])
+                 for params, detections in zip(settings, decoded, strict=True)]
+        if not seen:
+            return spans, []
+        return spans, decoding.evidence_ranges(encoding.tokens, _token_probabilities(len(encoding.tokens), seen), threshold)
 
     def _encode(self, tokens: Tokens, cut_points: np.ndarray) -> Iterator[tuple[list[_Window], FloatArray]]:
         """Per block of the text: its windows' hidden states and the stitched token probabilities."""

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from propscope.decoding import N_FEATURES, SENSITIVITIES
+from propscope.decoding import DISABLED, N_FEATURES, SENSITIVITIES
 from propscope.model import file_sha256
 
 EXPERIMENTS = "docs/experiments.md"
@@ -33,6 +33,15 @@ def _span_filter(config: Mapping[str, Any]) -> str:
   article's level, its technique), fit on the spans that the cross-validation's fold models
   proposed for the articles they did not train on. A setting keeps the spans whose support
   reaches its `min_support`.
+"""
+
+
+def _sentence_evidence(config: Mapping[str, Any]) -> str:
+    if not any(params.get("sentence_evidence", DISABLED) < DISABLED for params in config["decoding"].values()):
+        return ""
+    return """- Sentences: a sentence is marked as propaganda where a shown span lies in it, and also where
+  some technique's channel reaches the setting's `sentence_evidence` on one of its tokens, span
+  or not. This threshold is tuned for the setting's F-beta of SLC; it changes no span and no score.
 """
 
 
@@ -166,6 +175,7 @@ def render(out_dir: Path, recipe: Mapping[str, Any], figures: Mapping[str, Any])
     ) or "\n- none"
     crossval = _crossval_section(recipe["crossval"], float(cfg["data"]["tune_fraction"])) if recipe.get("crossval") else ""
     decoding = "\n".join(f"- `{name}`: `{json.dumps(config['decoding'][name])}`" for name in config["decoding"])
+    windows = f"windows of {config['window_tokens']} tokens every {config['inference_stride']} tokens"
     return f"""# Model card: {config['name']} {config['version']}
 
 A propaganda-technique tagger for English news articles. It marks the character spans that
@@ -190,9 +200,9 @@ technique of each span.
   "none". "None" is trained on the tagger's own false positives, random plain stretches and
   recurring phrases that are no span, so the head also rejects candidates; TC renormalises over
   the 14 techniques.
-{_span_filter(config)}- Whole articles of any length: windows of {config['window_tokens']} tokens every
-  {config['inference_stride']} tokens, overlapping probabilities averaged; texts longer than
-  {config['block_tokens']} tokens are processed in blocks cut at line breaks, so memory stays bounded.
+{_span_filter(config)}{_sentence_evidence(config)}- Whole articles of any length: {windows}, overlapping
+  probabilities averaged; texts longer than {config['block_tokens']} tokens are processed in
+  blocks cut at line breaks, so memory stays bounded.
 - Runs on ONNX Runtime ({config['quantization']} weights); inference needs neither torch nor transformers.
 - Article score: `1 - exp(-{config['score_rate']:g} * D)`, where D is the mean over sentences of the
   highest confidence of any span in it, counting the `high` setting's candidates.
@@ -218,8 +228,9 @@ AdamW, encoder lr {cfg['train']['encoder_lr']}, head lr {cfg['train']['head_lr']
 {crossval}
 ## Decoding settings
 `--sensitivity low` shows only spans the model is sure of (each setting maximises F-beta of SI
-plus F-beta of FLC, beta 0.5); `balanced`, the default, maximises F1; `high` shows every
-plausible candidate (beta 2), for a reader who checks each span.
+plus F-beta of FLC, beta 0.5, and its `sentence_evidence` F-beta of SLC); `balanced`, the
+default, maximises F1; `high` shows every plausible candidate (beta 2), for a reader who checks
+each span.
 
 {decoding}
 

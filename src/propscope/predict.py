@@ -1,16 +1,19 @@
-"""PTC-format predictions from an Analyzer: the spans of whole articles, and the technique
-of spans given in a TC template."""
+"""PTC-format predictions from an Analyzer: the spans of whole articles, the lines that hold
+a marked sentence, and the technique of spans given in a TC template."""
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 import numpy as np
 
 from propscope import ptc, techniques
+from propscope.analysis import Analysis
 from propscope.decoding import DecodingParams
 from propscope.model import Analyzer, Detection
+from propscope.text import line_bounds
 
 
 def labelled_rows(detections: Mapping[str, Sequence[Detection]], params: DecodingParams) -> list[ptc.LabelledSpan]:
@@ -21,6 +24,18 @@ def labelled_rows(detections: Mapping[str, Sequence[Detection]], params: Decodin
         for detection in found
         for span in detection.labelled(params)
     ]
+
+
+def marked_lines(analysis: Analysis) -> list[bool]:
+    """Per line of the analysed text (blank lines included), whether a sentence marked as
+    propaganda lies in it: the prediction that SLC scores."""
+    lines = line_bounds(analysis.text)
+    marked = [False] * len(lines)
+    ends = [end for _, end in lines]
+    for sentence in analysis.sentences:
+        if sentence.propaganda:
+            marked[bisect_left(ends, sentence.start)] = True  # sentences lie inside their line
+    return marked
 
 
 def label_spans(

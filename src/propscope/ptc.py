@@ -11,10 +11,11 @@ from typing import TextIO
 
 from propscope import techniques
 from propscope.errors import InputError, MalformedRow, NoArticles, SpanOutOfRange
-from propscope.text import read_text
+from propscope.text import line_bounds, read_text
 
 _ARTICLE_NAME = re.compile(r"article(?P<id>[^./\\]+)\.txt")
 UNLABELLED = "?"
+PROPAGANDA, NON_PROPAGANDA = "propaganda", "non-propaganda"  # the labels of a sentence label file
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,3 +119,38 @@ def write_labels(rows: Sequence[LabelledSpan], out: TextIO) -> None:
     """Write rows in the PTC format."""
     for row in rows:
         out.write(f"{row.article_id}\t{row.technique}\t{row.start}\t{row.end}\n")
+
+
+def write_sentence_labels(article_id: str, marked: Sequence[bool], out: TextIO) -> None:
+    """Write one ``ID<TAB>LINE<TAB>LABEL`` row per line of an article (the SemEval-2019 SLC
+    format): LINE counts from 1, blank lines included, and LABEL is ``propaganda`` where
+    ``marked`` and ``non-propaganda`` elsewhere."""
+    for number, flag in enumerate(marked, start=1):
+        out.write(f"{article_id}\t{number}\t{PROPAGANDA if flag else NON_PROPAGANDA}\n")
+
+
+def read_sentence_labels(path: Path, articles: Mapping[str, str]) -> set[tuple[str, int]]:
+    """The (article id, line index from 0) that a sentence label file marks ``propaganda``.
+    A malformed row, an unknown article or a line past its article's end is reported with
+    the row's line number."""
+    marked = set()
+    for number, line in enumerate(read_text(path).splitlines(), start=1):
+        if not line.strip():
+            continue
+        where = f"{path} line {number}"
+        fields = [field.strip() for field in line.split("\t")]
+        if len(fields) != 3:
+            raise MalformedRow(f"{where}: expected 3 tab-separated fields (ID, LINE, LABEL), got {len(fields)}")
+        article_id, line_text, label = fields
+        if not line_text.isdigit() or int(line_text) < 1:
+            raise MalformedRow(f"{where}: LINE must be a line number from 1, got {line_text!r}")
+        if label not in (PROPAGANDA, NON_PROPAGANDA):
+            raise MalformedRow(f"{where}: LABEL must be {PROPAGANDA} or {NON_PROPAGANDA}, got {label!r}")
+        if article_id not in articles:
+            raise InputError(f"{where}: article {article_id} is not in the articles folder")
+        lines = len(line_bounds(articles[article_id]))
+        if int(line_text) > lines:
+            raise InputError(f"{where}: article {article_id} has {lines} lines, not {line_text}")
+        if label == PROPAGANDA:
+            marked.add((article_id, int(line_text) - 1))
+    return marked

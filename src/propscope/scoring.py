@@ -3,7 +3,8 @@
 - SI: span identification F1, techniques ignored, with partial-overlap credit.
 - TC: technique classification micro-F1 over given spans, plus macro-F1 and per technique.
 - FLC: SI's formula, but credit only between spans of the same technique; also per technique.
-- SLC: F1 of the positive class over lines that some span overlaps.
+- SLC: F1 of the positive class over lines: positive in gold where some gold span overlaps
+  the line; predicted as the spans, or a sentence-level prediction, mark it.
 """
 
 from __future__ import annotations
@@ -17,6 +18,16 @@ from propscope import techniques
 from propscope.errors import InputError
 from propscope.ptc import LabelledSpan
 from propscope.text import line_bounds
+
+
+@dataclass(frozen=True, slots=True)
+class Marked:
+    """Characters [start, end) of an article that mark their sentence as propaganda without a
+    span: the model's sentence evidence, or a line of a sentence-level prediction file."""
+
+    article_id: str
+    start: int
+    end: int
 
 
 @dataclass(frozen=True)
@@ -194,19 +205,25 @@ def technique_classification(
 
 
 def sentence_level(
-    articles: Mapping[str, str], gold: Iterable[LabelledSpan], pred: Iterable[LabelledSpan]
+    articles: Mapping[str, str], gold: Iterable[LabelledSpan], predicted_lines: set[tuple[str, int]]
 ) -> Scores:
-    """SLC: each line is a sentence, positive when any span overlaps it."""
-    gold_lines = _positive_lines(articles, gold)
-    pred_lines = _positive_lines(articles, pred)
-    hits = len(gold_lines & pred_lines)
-    return Scores(hits / len(pred_lines) if pred_lines else 0.0, hits / len(gold_lines) if gold_lines else 0.0)
+    """SLC: each line is a sentence, positive when a gold span overlaps it; ``predicted_lines``
+    are the (article id, line index) that the prediction marks."""
+    return line_scores(positive_lines(articles, gold), predicted_lines)
 
 
-def _positive_lines(articles: Mapping[str, str], rows: Iterable[LabelledSpan]) -> set[tuple[str, int]]:
+def line_scores(gold_lines: set[tuple[str, int]], predicted_lines: set[tuple[str, int]]) -> Scores:
+    """SLC from the positive lines of gold and prediction."""
+    hits = len(gold_lines & predicted_lines)
+    return Scores(hits / len(predicted_lines) if predicted_lines else 0.0,
+                  hits / len(gold_lines) if gold_lines else 0.0)
+
+
+def positive_lines(articles: Mapping[str, str], ranges: Iterable[LabelledSpan | Marked]) -> set[tuple[str, int]]:
+    """(article id, line index) of every line that one of ``ranges`` overlaps."""
     lines = {article_id: line_bounds(text) for article_id, text in articles.items()}
     positive = set()
-    for row in rows:
+    for row in ranges:
         for number, (start, end) in enumerate(lines[row.article_id]):
             if start < row.end and row.start < end:
                 positive.add((row.article_id, number))
@@ -214,13 +231,18 @@ def _positive_lines(articles: Mapping[str, str], rows: Iterable[LabelledSpan]) -
 
 
 def evaluate(
-    articles: Mapping[str, str], gold: Sequence[LabelledSpan], pred: Sequence[LabelledSpan]
+    articles: Mapping[str, str], gold: Sequence[LabelledSpan], pred: Sequence[LabelledSpan],
+    *, predicted_lines: set[tuple[str, int]] | None = None,
 ) -> dict[str, Any]:
-    """SI, FLC and SLC of predicted spans against gold spans, and FLC per technique, as one dict."""
+    """SI, FLC and SLC of predicted spans against gold spans, and FLC per technique, as one dict.
+    SLC scores ``predicted_lines`` where given (see ``sentence_level``), else the lines the
+    predicted spans overlap."""
+    if predicted_lines is None:
+        predicted_lines = positive_lines(articles, pred)
     return {
         "si": span_identification(gold, pred).to_dict(),
         "flc": fragment_level(gold, pred).to_dict(),
-        "slc": sentence_level(articles, gold, pred).to_dict(),
+        "slc": sentence_level(articles, gold, predicted_lines).to_dict(),
         "flc_per_technique": {label: scores.to_dict() | {"gold_spans": n}
                               for label, (scores, n) in fragment_level_per_technique(gold, pred).items()},
     }

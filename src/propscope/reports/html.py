@@ -10,7 +10,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from propscope import techniques
 from propscope.analysis import Analysis, Span
 from propscope.reports.charts import bar_chart
-from propscope.reports.terminal import score_reading
+from propscope.reports.terminal import score_reading, sentence_summary
 
 TEMPLATES = PackageLoader("propscope.reports", "templates")
 _ENV = Environment(
@@ -28,17 +28,22 @@ class Segment:
     text: str
     spans: tuple[Span, ...]
     sentence: str  # the sentence the segment starts in, when it carries spans
+    evidence: bool = False  # the segment lies in a sentence marked by the model's evidence alone
 
 
 def segments(analysis: Analysis) -> list[Segment]:
-    """Cut the text at every span boundary, so overlapping spans stay visible."""
-    cuts = sorted({0, len(analysis.text), *(s.start for s in analysis.spans), *(s.end for s in analysis.spans)})
+    """Cut the text at every span boundary, so overlapping spans stay visible, and at the
+    bounds of the sentences marked by evidence alone."""
+    marked = [s for s in analysis.sentences if s.evidence]
+    bounds = [(s.start, s.end) for s in analysis.spans] + [(s.start, s.end) for s in marked]
+    cuts = sorted({0, len(analysis.text), *(start for start, _ in bounds), *(end for _, end in bounds)})
     result = []
     for start, end in pairwise(cuts):
         covering = tuple(s for s in analysis.spans if s.start <= start and end <= s.end)
         sentence = next((s for s in analysis.sentences if s.start <= start < s.end), None) if covering else None
         result.append(Segment(analysis.text[start:end], covering,
-                              analysis.text[sentence.start:sentence.end] if sentence else ""))
+                              analysis.text[sentence.start:sentence.end] if sentence else "",
+                              any(s.start <= start and end <= s.end for s in marked)))
     return result
 
 
@@ -56,6 +61,7 @@ def render(analysis: Analysis, *, title: str | None = None) -> str:
             title="Spans per technique",
         ),
         reading=score_reading(analysis.score),
+        summary=sentence_summary(analysis),
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from propscope import techniques
 from propscope.analysis import Analysis
-from propscope.reports.terminal import score_reading
+from propscope.reports.terminal import score_reading, sentence_summary
 
 QUOTE_CHARS = 120
 
@@ -21,7 +21,7 @@ def render(analysis: Analysis, *, title: str | None = None) -> str:
         f"# {_escape(title or 'propscope report')}",
         "",
         f"**Score {analysis.score:.2f}**: {score_reading(analysis.score)}. "
-        f"{len(analysis.spans)} spans; model {analysis.model.name} {analysis.model.version}.",
+        f"{sentence_summary(analysis)}; model {analysis.model.name} {analysis.model.version}.",
         "",
     ]
     counts = analysis.technique_counts()

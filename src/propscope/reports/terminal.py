@@ -14,6 +14,7 @@ from propscope import techniques
 from propscope.analysis import Analysis
 
 SNIPPET_CHARS = 70
+EVIDENCE_STYLE = "underline"  # a sentence marked by the model's evidence alone
 
 
 def score_reading(score: float) -> str:
@@ -27,6 +28,20 @@ def score_reading(score: float) -> str:
     return "propaganda throughout"
 
 
+def sentence_summary(analysis: Analysis) -> str:
+    """The spans, the sentences they lie in, and the sentences marked by the model's evidence alone."""
+    with_spans = sum(bool(sentence.techniques) for sentence in analysis.sentences)
+    summary = f"{len(analysis.spans)} spans in {with_spans} of {len(analysis.sentences)} sentences"
+    if evidence := sum(sentence.evidence for sentence in analysis.sentences):
+        summary += f", and signs of a technique without a sure span in {evidence} more"
+    return summary
+
+
+def _snippet(text: str) -> str:
+    snippet = " ".join(text.split())
+    return snippet[: SNIPPET_CHARS - 1] + "…" if len(snippet) > SNIPPET_CHARS else snippet
+
+
 def highlight(technique: str) -> str:
     """The rich style of a span: dark text on the technique's colour, readable on any terminal."""
     return f"{techniques.HIGHLIGHT_TEXT} on {techniques.get(technique).colour}"
@@ -35,6 +50,9 @@ def highlight(technique: str) -> str:
 def render(analysis: Analysis, console: Console) -> None:
     """Print ``analysis`` to ``console``."""
     body = Text(analysis.text)
+    marked = [sentence for sentence in analysis.sentences if sentence.evidence]
+    for sentence in marked:
+        body.stylize(EVIDENCE_STYLE, sentence.start, sentence.end)
     # Longer spans first, so a short span nested inside a long one keeps its own colour.
     for span in sorted(analysis.spans, key=lambda s: s.start - s.end):
         body.stylize(highlight(span.technique), span.start, span.end)
@@ -49,6 +67,9 @@ def render(analysis: Analysis, console: Console) -> None:
         legend.append("  ")
     if not counts:
         legend.append("no techniques found")
+    if marked:
+        legend.append("underlined", style=EVIDENCE_STYLE)
+        legend.append(": signs of a technique without a sure span")
     console.print(legend)
 
     if analysis.spans:
@@ -59,16 +80,16 @@ def render(analysis: Analysis, console: Console) -> None:
         table.add_column("text")
         for span in analysis.spans:
             technique = techniques.get(span.technique)
-            snippet = " ".join(analysis.span_text(span).split())
-            if len(snippet) > SNIPPET_CHARS:
-                snippet = snippet[: SNIPPET_CHARS - 1] + "…"
             table.add_row(f"{span.start}-{span.end}", Text(technique.name, style=highlight(span.technique)),
-                          f"{span.confidence:.2f}", snippet)
+                          f"{span.confidence:.2f}", _snippet(analysis.span_text(span)))
         console.print(table)
+    if marked:
+        console.print("Sentences with signs of a technique, but no span sure enough to show:")
+        for sentence in marked:
+            console.print(f"  {sentence.start}-{sentence.end}  {_snippet(analysis.text[sentence.start:sentence.end])}",
+                          highlight=False)
 
-    flagged = sum(sentence.propaganda for sentence in analysis.sentences)
     console.print(
         f"Score: [bold]{analysis.score:.2f}[/bold] ({score_reading(analysis.score)}); "
-        f"{len(analysis.spans)} spans in {flagged} of {len(analysis.sentences)} sentences. "
-        f"Model {analysis.model.name} {analysis.model.version}."
+        f"{sentence_summary(analysis)}. Model {analysis.model.name} {analysis.model.version}."
     )

@@ -37,7 +37,7 @@ from propscope.errors import FetchError, InputError, PropscopeError
 from propscope.model import Analyzer
 from propscope.reports import html as html_report
 from propscope.reports.charts import bar_chart, stacked_bar_chart
-from propscope.reports.terminal import score_reading
+from propscope.reports.terminal import score_reading, sentence_summary
 from propscope.server.runtime import InferenceQueue, Metrics, QueueFull
 from propscope.server.schemas import AnalysisOut, AnalyzeRequest, BatchRequest, SummaryOut, TechniqueOut, problems
 from propscope.store import Library
@@ -140,7 +140,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         autoescape=select_autoescape(default=True, default_for_string=True),
     )
     templates = Jinja2Templates(env=environment)
-    environment.globals.update(techniques=techniques, score_reading=score_reading, version=__version__)
+    environment.globals.update(techniques=techniques, score_reading=score_reading, sentence_summary=sentence_summary,
+                                   version=__version__)
 
     def stored(function: Callable[[Library], Any]) -> Any:
         with library_lock:

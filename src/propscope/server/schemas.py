@@ -42,8 +42,9 @@ class SpanOut(BaseModel):
 class SentenceOut(BaseModel):
     start: int
     end: int
-    propaganda: bool
-    techniques: list[str]
+    propaganda: bool = Field(description="A span lies in the sentence, or the model sees a technique in it "
+                                         "without a span sure enough to show.")
+    techniques: list[str] = Field(description="The techniques of the spans in the sentence.")
 
 
 class ModelOut(BaseModel):
