@@ -80,11 +80,12 @@ def test_reports_mark_sentences_of_evidence_alone() -> None:
     page = html.render(analysis)
     assert '<span class="evidence" tabindex="0">The vote is rigged, everyone knows it.<span class="tip"' in page
     assert "signs of a technique, without a span sure enough to highlight" in page  # the legend explains it
-    assert "1 spans in 1 of 3 sentences, and signs of a technique without a sure span in 1 more" in page
+    assert "1 span in 1 of 3 sentences, and signs of a technique without a sure span in 1 more" in page
     assert 'class="evidence"' not in html.render(hostile_analysis())
     out = io.StringIO()
     terminal.render(analysis, Console(file=out, width=200, color_system=None))
     assert "signs of a technique without a sure span in 1 more" in out.getvalue()
+    assert terminal.sentence_summary(hostile_analysis()) == "2 spans in 1 of 1 sentences"  # no evidence, no tail
     assert "no span sure enough to show:\n  19-57  The vote is rigged, everyone knows it.\n" in out.getvalue()
     out = io.StringIO()
     terminal.render(analysis, Console(file=out, width=200, force_terminal=True, color_system="truecolor"))

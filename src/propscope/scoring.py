@@ -22,8 +22,8 @@ from propscope.text import line_bounds
 
 @dataclass(frozen=True, slots=True)
 class Marked:
-    """Characters [start, end) of an article that mark their sentence as propaganda without a
-    span: the model's sentence evidence, or a line of a sentence-level prediction file."""
+    """Characters [start, end) of an article that mark the lines they touch, with no technique:
+    the model's sentence evidence, or merged gold spans."""
 
     article_id: str
     start: int

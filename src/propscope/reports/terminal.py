@@ -31,7 +31,8 @@ def score_reading(score: float) -> str:
 def sentence_summary(analysis: Analysis) -> str:
     """The spans, the sentences they lie in, and the sentences marked by the model's evidence alone."""
     with_spans = sum(bool(sentence.techniques) for sentence in analysis.sentences)
-    summary = f"{len(analysis.spans)} spans in {with_spans} of {len(analysis.sentences)} sentences"
+    spans = "1 span" if len(analysis.spans) == 1 else f"{len(analysis.spans)} spans"
+    summary = f"{spans} in {with_spans} of {len(analysis.sentences)} sentences"
     if evidence := sum(sentence.evidence for sentence in analysis.sentences):
         summary += f", and signs of a technique without a sure span in {evidence} more"
     return summary
