@@ -79,7 +79,7 @@ def test_sentence_evidence_is_tuned_for_slc_and_measured_as_tuned(analyzer: Anal
         by_lines = {(i, n) for i, (_, encoding) in encoded.items()
                     for n, p in enumerate(calibration.line_evidence(encoding)) if p >= threshold}
         by_ranges = scoring.positive_lines(articles, [
-            scoring.Marked(i, start, end) for i, (_, encoding) in encoded.items()
+            ptc.LabelledSpan(i, ptc.UNLABELLED, start, end) for i, (_, encoding) in encoded.items()
             for start, end in evidence_ranges(encoding.tokens, encoding.token_probabilities(), threshold)])
         assert by_lines == by_ranges
     tuned = calibration.tune(encoded, gold)

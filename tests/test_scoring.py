@@ -6,7 +6,6 @@ from propscope import scoring
 from propscope.errors import InputError
 from propscope.ptc import LabelledSpan
 from propscope.scoring import (
-    Marked,
     evaluate,
     fragment_level,
     merge,
@@ -102,7 +101,7 @@ def test_evaluate_scores_sentence_marks_without_spans() -> None:
     gold = rows(("A", "Doubt", 3, 4), ("A", "Doubt", 7, 8))
     pred = rows(("A", "Doubt", 3, 5))
     assert evaluate(articles, gold, pred)["slc"] == {"precision": 1.0, "recall": 0.5, "f1": 0.6667}
-    marked = positive_lines(articles, [*pred, Marked("A", 6, 7)])
+    marked = positive_lines(articles, [*pred, *rows(("A", "?", 6, 7))])  # a sentence-level mark
     assert evaluate(articles, gold, pred, predicted_lines=marked)["slc"]["f1"] == 1.0
     assert evaluate(articles, gold, pred, predicted_lines=marked)["si"] == evaluate(articles, gold, pred)["si"]
 

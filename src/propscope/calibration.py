@@ -24,7 +24,7 @@ import numpy as np
 
 from propscope import __version__, ptc, scoring, span_filter
 from propscope.analysis import DEFAULT_SCORE_RATE
-from propscope.decoding import DISABLED, SENSITIVITIES, DecodingParams, FloatArray, evidence_ranges
+from propscope.decoding import DISABLED, SENSITIVITIES, DecodingParams, FloatArray
 from propscope.model import MODEL_NAME, Analyzer, Detection, Encoding, file_sha256
 from propscope.predict import label_spans, labelled_rows
 from propscope.text import line_bounds
@@ -171,7 +171,7 @@ def tune_pools(
                 break
     if not has_channels:  # a 0.1 model: the filter reads the technique channels
         return {pool: Tuned(settings[pool]) for pool in pools}
-    return {pool: _with_sentence_evidence(encoded, credits.gold, _with_span_filter(encoded, credits.gold, settings[pool]))
+    return {pool: _with_sentence_evidence(encoded, gold, _with_span_filter(encoded, credits.gold, settings[pool]))
             for pool, encoded in pools.items()}
 
 
@@ -235,21 +235,18 @@ def _with_span_filter(encoded: Encoded, gold: scoring.GroupedGold, settings: Map
     return Tuned(chosen, fitted if any(params.min_support > 0 for params in chosen.values()) else None)
 
 
-def _with_sentence_evidence(encoded: Encoded, gold: scoring.GroupedGold, tuned: Tuned) -> Tuned:
+def _with_sentence_evidence(encoded: Encoded, gold: Sequence[ptc.LabelledSpan], tuned: Tuned) -> Tuned:
     """Choose each setting's ``sentence_evidence`` on ``encoded`` for its F-beta of SLC: the
     lines its shown spans mark, and besides them those where a technique channel reaches it."""
     if not encoded:
         return tuned
     articles = {i: encoding.text for i, (_, encoding) in encoded.items()}
-    gold_lines = scoring.positive_lines(
-        articles, [scoring.Marked(i, start, end) for i in articles for start, end in gold.by_article.get(i, ())]
-    )
-    strongest = {(i, n): p for i, (_, encoding) in encoded.items() for n, p in enumerate(line_evidence(encoding))}
+    gold_lines = scoring.positive_lines(articles, [row for row in gold if row.article_id in articles])
+    strongest = _strongest_by_line(encoded)
     chosen = {}
     for name, params in tuned.settings.items():
         shown = scoring.positive_lines(articles, labelled_rows(_shown(encoded, params, tuned.span_filter), params))
-        objective = {threshold: scoring.line_scores(gold_lines, shown | {line for line, p in strongest.items()
-                                                                        if p >= threshold}).f_beta(BETA[name])
+        objective = {threshold: scoring.line_scores(gold_lines, shown | _reaching(strongest, threshold)).f_beta(BETA[name])
                      for threshold in SENTENCE_EVIDENCE}
         chosen[name] = replace(params, sentence_evidence=max(SENTENCE_EVIDENCE, key=objective.__getitem__))
     return replace(tuned, settings=chosen)
@@ -268,16 +265,28 @@ def _shown(
 
 def line_evidence(encoding: Encoding) -> FloatArray:
     """Per line of a materialized encoding's text, the highest probability of any technique
-    channel over its tokens (0 for a line without tokens, or a model without channels)."""
+    channel over its tokens: what ``sentence_evidence`` is compared with (-1 where no token
+    can reach it: a line without tokens, or a model without technique channels)."""
     probs = encoding.token_probabilities()
-    strongest = probs[:, 1:].max(axis=1) if probs.shape[1] > 1 else np.zeros(len(probs), np.float32)
     lines = line_bounds(encoding.text)
-    out = np.zeros(len(lines), np.float32)
+    out = np.full(len(lines), -1.0, np.float32)
+    if probs.shape[1] < 2:
+        return out
+    strongest = probs[:, 1:].max(axis=1)
     for n, (start, end) in enumerate(lines):
         first, last = encoding.tokens.token_range(start, end)
         if last > first:
             out[n] = strongest[first:last].max()
     return out
+
+
+def _strongest_by_line(encoded: Encoded) -> dict[tuple[str, int], float]:
+    return {(i, n): float(p) for i, (_, encoding) in encoded.items() for n, p in enumerate(line_evidence(encoding))}
+
+
+def _reaching(strongest: Mapping[tuple[str, int], float], threshold: float) -> set[tuple[str, int]]:
+    """The (article id, line index) that a ``sentence_evidence`` of ``threshold`` marks."""
+    return {line for line, p in strongest.items() if p >= threshold}
 
 
 Pool = TypeVar("Pool", bound=Hashable)
@@ -441,13 +450,11 @@ def measure(
     articles = {i: encoding.text for i, (_, encoding) in encoded.items()}
     gold = [row for row in gold if row.article_id in articles]
     figures: dict[str, Any] = {}
+    strongest = _strongest_by_line(encoded)
     for name, params in settings.items():
         rows = labelled_rows(_decode(encoded, params), params)
-        evidence = [scoring.Marked(i, start, end) for i, (_, encoding) in encoded.items()
-                    for start, end in evidence_ranges(encoding.tokens, encoding.token_probabilities(),
-                                                      params.sentence_evidence)]
-        figures[name] = scoring.evaluate(articles, gold, rows,
-                                         predicted_lines=scoring.positive_lines(articles, [*rows, *evidence]))
+        marked = scoring.positive_lines(articles, rows) | _reaching(strongest, params.sentence_evidence)
+        figures[name] = scoring.evaluate(articles, gold, rows, predicted_lines=marked)
     figures["tc"] = scoring.technique_classification(gold, label_gold_spans(encoded, gold)).to_dict()
     figures["decoding"] = {name: params.to_dict() for name, params in settings.items()}
     figures["articles"] = len(articles)

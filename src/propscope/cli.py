@@ -301,7 +301,8 @@ def predict(articles_dir: Path, output: Path, spans_file: Path | None, sentences
                         stderr.print(f"Skipped article{article_id}.txt: the text is empty")
                     else:
                         rows += [ptc.LabelledSpan(article_id, s.technique, s.start, s.end) for s in analysis.spans]
-                        ptc.write_sentence_labels(article_id, marked_lines(analysis), verdicts)
+                        if sentences_file is not None:
+                            ptc.write_sentence_labels(article_id, marked_lines(analysis), verdicts)
                     progress.advance(task)
             if sentences_file is not None:
                 sentences_file.write_text(verdicts.getvalue(), encoding="utf-8")

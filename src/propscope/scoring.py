@@ -20,16 +20,6 @@ from propscope.ptc import LabelledSpan
 from propscope.text import line_bounds
 
 
-@dataclass(frozen=True, slots=True)
-class Marked:
-    """Characters [start, end) of an article that mark the lines they touch, with no technique:
-    the model's sentence evidence, or merged gold spans."""
-
-    article_id: str
-    start: int
-    end: int
-
-
 @dataclass(frozen=True)
 class Scores:
     """Precision, recall and F1 of one measure."""
@@ -219,11 +209,11 @@ def line_scores(gold_lines: set[tuple[str, int]], predicted_lines: set[tuple[str
                   hits / len(gold_lines) if gold_lines else 0.0)
 
 
-def positive_lines(articles: Mapping[str, str], ranges: Iterable[LabelledSpan | Marked]) -> set[tuple[str, int]]:
-    """(article id, line index) of every line that one of ``ranges`` overlaps."""
+def positive_lines(articles: Mapping[str, str], rows: Iterable[LabelledSpan]) -> set[tuple[str, int]]:
+    """(article id, line index) of every line that one of ``rows`` overlaps."""
     lines = {article_id: line_bounds(text) for article_id, text in articles.items()}
     positive = set()
-    for row in ranges:
+    for row in rows:
         for number, (start, end) in enumerate(lines[row.article_id]):
             if start < row.end and row.start < end:
                 positive.add((row.article_id, number))
