@@ -1,20 +1,23 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# The versions the model card's figures and the tests were checked with (make lock writes it).
+CONSTRAINTS := constraints.txt
+LATEST := .venv-latest
 
-.PHONY: demo test lint chromium bench teacher clean
+.PHONY: demo test test-latest lock lint chromium bench teacher clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
 # The runtime install has no torch: onnxruntime, tokenizers, numpy, trafilatura, fastapi, rich.
-$(VENV)/.runtime: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e .
+$(VENV)/.runtime: pyproject.toml $(CONSTRAINTS) | $(BIN)/python
+	$(BIN)/pip install --quiet -c $(CONSTRAINTS) -e .
 	touch $@
 
 # Tests also train a tiny model, so they need the [train] extra (torch CPU build).
-$(VENV)/.test: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[test]'
+$(VENV)/.test: pyproject.toml $(CONSTRAINTS) | $(BIN)/python
+	$(BIN)/pip install --quiet -c $(CONSTRAINTS) -e '.[test]'
 	touch $@
 
 demo: $(VENV)/.runtime
@@ -22,6 +25,23 @@ demo: $(VENV)/.runtime
 
 test: lint chromium
 	$(BIN)/pytest
+
+# The tests against the newest onnxruntime, tokenizers and numpy that PyPI serves, past
+# pyproject.toml's bounds: what the next release would break. Not part of CI. The versions that
+# differ from constraints.txt are listed first; tests/test_model.py says how far the numbers moved.
+test-latest: chromium
+	rm -rf $(LATEST) && $(PYTHON) -m venv $(LATEST)
+	$(LATEST)/bin/pip install --quiet -e '.[test]'
+	$(LATEST)/bin/pip install --quiet --upgrade onnxruntime tokenizers numpy
+	@$(LATEST)/bin/pip freeze --exclude-editable | grep -vxFf $(CONSTRAINTS) | sed 's/^/not as locked: /' || true
+	$(LATEST)/bin/pytest
+
+# constraints.txt anew, from the newest releases that pyproject.toml admits; run make test after.
+lock: | $(BIN)/python
+	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/pip install --quiet -e '.[test,train]'
+	{ sed -n '/^#/p' $(CONSTRAINTS); .venv-lock/bin/pip freeze --exclude-editable | sed 's/+cpu$$//'; } > $(CONSTRAINTS).new
+	mv $(CONSTRAINTS).new $(CONSTRAINTS) && rm -rf .venv-lock
 
 # Type and lint errors fail the build before any test runs.
 lint: $(VENV)/.test

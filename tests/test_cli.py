@@ -250,7 +250,7 @@ def test_python_dash_m_runs_the_same_command_line() -> None:
     from propscope import __version__
 
     version = subprocess.run([sys.executable, "-m", "propscope", "--version"], capture_output=True, text=True, timeout=120)
-    assert version.returncode == 0 and version.stdout.strip() == f"propscope, version {__version__}"
+    assert version.returncode == 0 and version.stdout.startswith(f"propscope {__version__}\nmodel propscope-minilm ")
     result = subprocess.run([sys.executable, "-m", "propscope", "analyze", "--sensitivity", "loud", "-"],
                             input="The corrupt elite lied.", capture_output=True, text=True, timeout=120)
     assert result.returncode == 1 and "--sensitivity 'loud': choose one of low, balanced, high" in result.stderr

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import propscope
-from propscope import span_filter, techniques
+from propscope import environment, span_filter, techniques
 from propscope.analysis import DEFAULT_SCORE_RATE
 from propscope.decoding import DISABLED
 from propscope.errors import EmptyText, InputError, ModelError
@@ -21,6 +21,12 @@ from propscope.scoring import span_identification
 from propscope.training import DEFAULT_CONFIG, load_config
 
 from .conftest import CALM, PROPAGANDA, WAR_REPORT, WAR_REPORT_OBVIOUS
+from .fingerprints.write import FINGERPRINT, TEXTS, token_probabilities
+
+# How far a token probability may move from the shipped model's fingerprint. Under the locked
+# runtime (constraints.txt) it does not move at all, on any x86-64 CPU; a release that re-rounds
+# the int8 activations moves some by 0.05 or more and changes about one span in seven.
+FINGERPRINT_TOLERANCE = 1e-4
 
 
 def test_analysis_of_the_example_is_well_formed(analyzer: Analyzer) -> None:
@@ -229,9 +235,22 @@ def tightly_shown(analysis: propscope.Analysis, phrase: str) -> bool:
 
 
 def test_open_name_calling_is_shown_with_tight_spans(analyzer: Analyzer) -> None:
+    # A quality floor, two phrases below the 10 of 16 that the shipped model shows: the exact
+    # numbers are the fingerprint test's to check.
     analysis = analyzer.analyze(WAR_REPORT)
     shown = [phrase for phrase in WAR_REPORT_OBVIOUS if tightly_shown(analysis, phrase)]
-    assert len(shown) > len(WAR_REPORT_OBVIOUS) / 2, f"only {shown}"
+    assert len(shown) >= len(WAR_REPORT_OBVIOUS) / 2, f"only {shown}"
+
+
+@pytest.mark.parametrize("name", sorted(TEXTS))
+def test_token_probabilities_are_the_shipped_model_s_fingerprint(analyzer: Analyzer, name: str) -> None:
+    with np.load(FINGERPRINT) as stored:
+        recorded, meta = stored[name], json.loads(str(stored["meta"]))
+    assert meta["sha256"] == analyzer.config["sha256"], "a new model: python -m tests.fingerprints.write"
+    moved = np.abs(token_probabilities(analyzer, TEXTS[name]) - recorded)
+    assert moved.max() <= FINGERPRINT_TOLERANCE, (
+        f"the model's numbers moved by up to {moved.max():.4f} (mean {moved.mean():.5f}) on {name}: recorded with "
+        f"{meta['runtime']} on {meta['int8_path']}; now {environment.describe()}")
 
 
 def test_sentence_evidence_marks_the_sentences_where_a_technique_channel_reaches_it(

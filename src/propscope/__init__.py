@@ -1,7 +1,6 @@
 """propscope: find propaganda techniques in news articles, span by span."""
 
-__version__ = "0.5.0"
-
+from propscope._version import __version__
 from propscope.analysis import Analysis, ModelInfo, Sentence, Source, Span
 from propscope.errors import (
     EmptyText,

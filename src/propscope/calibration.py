@@ -22,7 +22,8 @@ from typing import Any, Generic, TypeVar
 
 import numpy as np
 
-from propscope import __version__, ptc, scoring, span_filter
+from propscope import ptc, scoring, span_filter
+from propscope._version import __version__
 from propscope.analysis import DEFAULT_SCORE_RATE
 from propscope.decoding import DISABLED, SENSITIVITIES, DecodingParams, FloatArray
 from propscope.model import MODEL_NAME, Analyzer, Detection, Encoding, file_sha256
@@ -81,14 +82,11 @@ def build_model_folder(
     """Write a complete model folder in ``out_dir``. The decoding settings and span filter are
     tuned on the ``validation`` articles, or taken from ``decoding`` and ``span_filter_config``
     when there are none; returns the validation figures (empty without validation articles)."""
-    final = out_dir / "model.onnx"
-    if quantize == "int8":
-        from onnxruntime.quantization import QuantType, quantize_dynamic
+    from propscope.quantization import quantize as write_quantized
 
-        quantize_dynamic(str(onnx_path), str(final), weight_type=QuantType.QInt8, per_channel=True)
-        onnx_path.unlink()
-    else:
-        onnx_path.replace(final)
+    final = out_dir / "model.onnx"
+    write_quantized(onnx_path, final, quantize)
+    onnx_path.unlink()
     shutil.copyfile(tokenizer_path, out_dir / "tokenizer.json")
     arrays = {key: np.asarray(value, dtype=np.float32) for key, value in head.items()}
     np.savez(out_dir / "span_head.npz", **arrays)  # type: ignore[arg-type]

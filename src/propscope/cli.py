@@ -17,12 +17,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from rich.table import Table
 from rich.text import Text
 
-from propscope import __version__, corpus, ingest, ptc, reports, scoring
+from propscope import corpus, environment, ingest, ptc, reports, scoring
+from propscope._version import __version__
 from propscope.analysis import Analysis
 from propscope.batch import OUTPUT_SUFFIXES, Summary, analyze_with_library, run_batch
 from propscope.decoding import check_sensitivity
 from propscope.errors import InputError, PropscopeError
-from propscope.model import Analyzer, default_analyzer
+from propscope.model import Analyzer, default_analyzer, shipped_model_dir
 from propscope.predict import label_spans, marked_lines
 from propscope.reports.charts import bar_chart
 from propscope.store import Library, export
@@ -121,8 +122,24 @@ encoding_option = click.option(
 )
 
 
+def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    """propscope's version, the shipped model's, and what its spans depend on (environment.py)."""
+    if not value or ctx.resilient_parsing:
+        return
+    try:
+        model_dir = shipped_model_dir()
+        config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+        model = (f"model {config['name']} {config['version']} ({config['quantization']}, "
+                 f"sha256 {config['sha256'][:12]}…) in {model_dir}")
+    except (PropscopeError, OSError, ValueError, KeyError) as exc:
+        model = f"model: not readable ({exc})"
+    click.echo(f"propscope {__version__}\n{model}\n{environment.describe()}")
+    ctx.exit()
+
+
 @click.group()
-@click.version_option(__version__, prog_name="propscope")
+@click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=_print_version,
+              help="Show the version, the model, the runtime versions and the CPU's int8 path, and exit.")
 def cli() -> None:
     """Find propaganda techniques in news articles, span by span."""
 

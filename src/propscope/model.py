@@ -21,7 +21,8 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from propscope import __version__, decoding, span_filter, techniques
+from propscope import decoding, span_filter, techniques
+from propscope._version import __version__
 from propscope.analysis import DEFAULT_SCORE_RATE, Analysis, ModelInfo, Source, Span
 from propscope.decoding import DecodingParams, FloatArray
 from propscope.errors import ModelError
@@ -468,6 +469,9 @@ def _session(onnx_path: Path, threads: int) -> Any:
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
+    # Without VNNI, x86 int8 kernels sum pairs of u8 x s8 products in a saturating 16-bit integer;
+    # this makes them widen to u8 x u8, exact like VNNI, so that every x86-64 CPU gives the same spans.
+    options.add_session_config_entry("session.x64quantprecision", "1")
     return onnxruntime.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
 
 

@@ -156,6 +156,21 @@ def _teacher(cfg: Mapping[str, Any]) -> str:
             f"{distill['weight']} of the student's token targets, the gold spans the rest.\n")
 
 
+def _measuring_setup(recipe: Mapping[str, Any]) -> str:
+    runtime = recipe.get("runtime")
+    if not runtime:
+        return ""
+    versions = ", ".join(f"{name} {value}" for name, value in runtime["versions"].items())
+    return f"""## Measuring setup
+The fingerprint in `recipe.json`, the figures that a later run of the same files must give, comes
+out exactly with {versions}, on {runtime['int8_path']}. The int8 activations are re-rounded from each tensor's range at run
+time, so another onnxruntime release can move the spans: `constraints.txt` locks these versions,
+`pyproject.toml` admits only releases checked to give the same numbers, and `propscope --version`
+prints what an install has.
+
+"""
+
+
 def render(out_dir: Path, recipe: Mapping[str, Any], figures: Mapping[str, Any]) -> str:
     config = json.loads((out_dir / "config.json").read_text(encoding="utf-8"))
     cfg = recipe["config"]
@@ -235,7 +250,7 @@ each span.
 {decoding}
 
 {_validation_section(figures, recipe)}
-## Files
+{_measuring_setup(recipe)}## Files
 | file | size | sha256 |
 |---|---|---|
 {files}

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from propscope import datasets, decoding, ptc, techniques
+from propscope import datasets, decoding, environment, ptc, techniques
 from propscope.errors import InputError, MissingExtra
 from propscope.text import Tokens, load_tokenizer, tokenize
 from propscope.text import windows as text_windows
@@ -685,6 +685,7 @@ def export(
     )
     if not figures:
         recipe["fingerprint"] = fingerprint(out_dir, corpus)
+    recipe["runtime"] = {"versions": environment.runtime_versions(), "int8_path": environment.int8_path()}
     model_card.write(out_dir, recipe=recipe, figures=figures)
     return figures
 

@@ -30,7 +30,8 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from propscope import __version__, ingest, techniques
+from propscope import ingest, techniques
+from propscope._version import __version__
 from propscope.analysis import Analysis, Source
 from propscope.decoding import check_sensitivity
 from propscope.errors import FetchError, InputError, PropscopeError
