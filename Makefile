@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 CONSTRAINTS := constraints.txt
 LATEST := .venv-latest
 
-.PHONY: demo test test-latest lock lint chromium bench teacher clean
+.PHONY: demo test test-fast test-latest lock lint chromium bench teacher clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,8 +23,12 @@ $(VENV)/.test: pyproject.toml $(CONSTRAINTS) | $(BIN)/python
 demo: $(VENV)/.runtime
 	$(BIN)/propscope analyze examples/article.txt
 
-test: lint chromium
+test: lint chromium $(VENV)/.test
 	$(BIN)/pytest
+
+# The inner loop: no browser, corpus or Ray tests.
+test-fast: lint $(VENV)/.test
+	$(BIN)/pytest -m "not browser and not corpus and not ray"
 
 # The tests against the newest onnxruntime, tokenizers and numpy that PyPI serves, past
 # pyproject.toml's bounds: what the next release would break. Not part of CI. The versions that
@@ -43,8 +47,13 @@ lock: | $(BIN)/python
 	{ sed -n '/^#/p' $(CONSTRAINTS); .venv-lock/bin/pip freeze --exclude-editable | sed 's/+cpu$$//'; } > $(CONSTRAINTS).new
 	mv $(CONSTRAINTS).new $(CONSTRAINTS) && rm -rf .venv-lock
 
+# Only the lint tools and the runtime install: no torch, Ray or spaCy.
+$(VENV)/.lint: pyproject.toml $(CONSTRAINTS) | $(BIN)/python
+	$(BIN)/pip install --quiet -c $(CONSTRAINTS) -e . ruff mypy
+	touch $@
+
 # Type and lint errors fail the build before any test runs.
-lint: $(VENV)/.test
+lint: $(VENV)/.lint
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy
 

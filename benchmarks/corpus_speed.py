@@ -24,7 +24,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from propscope import corpus
+from propscope import shards
 from propscope.model import Analyzer
 
 # Article length in characters at every 2nd percentile (0, 2, ..., 100) of the 371 PTC
@@ -112,15 +112,15 @@ def main() -> None:
           f"{sum(p.stat().st_size for p in inputs.iterdir()) / 1e6:.1f} MB on disk; {os.cpu_count()} CPUs")
 
     rates, driver_cpu = {}, {}
-    for engine in corpus.ENGINES:
+    for engine in shards.ENGINES:
         out = work / f"out-{engine}"
         cpu_before = cpu_seconds()
         started = time.perf_counter()
-        summary = corpus.run([inputs], out, engine=engine)
+        summary = shards.run([inputs], out, engine=engine)
         seconds = time.perf_counter() - started
         driver_cpu[engine] = cpu_seconds() - cpu_before
-        rates[engine] = summary.articles / seconds
-        print(f"{engine:>5}: {summary.articles} articles, {summary.errors} errors, {seconds:.1f} s, "
+        rates[engine] = summary.done / seconds
+        print(f"{engine:>5}: {summary.done} articles, {summary.errors} errors, {seconds:.1f} s, "
               f"{rates[engine]:.2f} articles/s, {rates[engine] * chars * tokens_per_char / args.articles:.0f} "
               f"word pieces/s (wall time, Ray start-up included)")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

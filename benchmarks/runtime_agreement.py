@@ -60,20 +60,21 @@ def child(model_dir: Path, articles_dir: Path, limit: int, precision: bool, out:
     import onnxruntime
 
     from propscope import ptc
-    from propscope.model import Analyzer
+    from propscope.model import Analyzer, Internals
 
     analyzer = Analyzer(model_dir, threads=1)
+    internals = Internals(analyzer)
     if not precision:
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = options.inter_op_num_threads = 1
-        analyzer.session = onnxruntime.InferenceSession(str(model_dir / "model.onnx"), options,
-                                                        providers=["CPUExecutionProvider"])
+        internals.session = onnxruntime.InferenceSession(str(model_dir / "model.onnx"), options,
+                                                         providers=["CPUExecutionProvider"])
     articles = ptc.read_articles(articles_dir)
     chosen = sorted(articles)[: limit or None]
     started = time.perf_counter()
     probabilities, spans = {}, {}
     for article_id in chosen:
-        probabilities[article_id] = analyzer.encode(articles[article_id]).materialized().token_probabilities()[:, 0]
+        probabilities[article_id] = internals.encode(articles[article_id]).materialized().token_probabilities()[:, 0]
         spans[article_id] = [[s.start, s.end, s.technique] for s in analyzer.analyze(articles[article_id]).spans]
     np.savez_compressed(out.with_suffix(".npz"), **probabilities)
     out.with_suffix(".json").write_text(json.dumps({

@@ -15,6 +15,7 @@ from .conftest import PROPAGANDA, LiveServer
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
         "--disable-component-update", "--disable-sync"]
+pytestmark = pytest.mark.browser
 HOSTILE = '\n\nA reader wrote: <script>window.pwned = true</script> <img src=x onerror="window.pwned = true">\n'
 
 

@@ -7,7 +7,7 @@ import pytest
 
 from propscope import calibration, ptc, scoring, span_filter
 from propscope.decoding import DISABLED, evidence_ranges
-from propscope.model import Analyzer
+from propscope.model import Analyzer, Internals
 
 from .conftest import CALM, WAR_REPORT, WAR_REPORT_OBVIOUS
 
@@ -59,7 +59,7 @@ def test_a_span_filter_fit_on_the_tuning_articles_supports_the_spans_that_overla
     params = analyzer.settings["high"]
     fitted = calibration.fit_span_filter(encoded, gold, params)
     assert fitted is not None
-    detections = analyzer.decode(encoded["1"][1], params)
+    detections = Internals(analyzer).decode(encoded["1"][1], params)
     support = fitted.support(span_filter.features(detections, encoded["1"][1].tokens,
                                                   encoded["1"][1].token_probabilities()))
     overlaps = np.array([any(g.start < d.end and d.start < g.end for g in gold) for d in detections])

@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
-from propscope import corpus, techniques
+from propscope import batch, shards, techniques
 from propscope.cli import cli
 from propscope.model import Analyzer
 from propscope.store import Library
@@ -82,8 +82,8 @@ def all_ids(out: Path) -> list[str]:
 
 def test_local_run_writes_articles_and_spans(tmp_path: Path, analyzer: Analyzer) -> None:
     inputs = write_corpus(tmp_path / "in", parquet_shards=2, rows_per_shard=6, jsonl_rows=6)
-    summary = corpus.run([inputs], tmp_path / "out")
-    assert (summary.articles, summary.errors, summary.shards_done, summary.shards_skipped) == (18, 5, 3, 0)
+    summary = shards.run([inputs], tmp_path / "out")
+    assert (summary.done, summary.errors, summary.shards_done, summary.shards_skipped) == (18, 5, 3, 0)
     articles = pq.read_table(tmp_path / "out" / "articles" / "part-000.parquet").to_pylist()
     spans = pq.read_table(tmp_path / "out" / "spans" / "part-000.parquet").to_pylist()
     texts = {row["id"]: row["text"] for row in pq.read_table(inputs / "part-000.parquet").to_pylist()}
@@ -110,12 +110,12 @@ def test_rerun_skips_complete_shards_and_redoes_the_rest(tmp_path: Path, analyze
     inputs = write_corpus(tmp_path / "in", parquet_shards=3, rows_per_shard=4, jsonl_rows=5)
     (inputs / "empty.jsonl").write_text("\n")
     out = tmp_path / "out"
-    assert corpus.run([inputs], out).shards_done == 5
+    assert shards.run([inputs], out).shards_done == 5
     assert pq.read_table(out / "articles" / "empty.parquet").num_rows == 0
     first = read_output(out)
     (out / "articles" / "part-001.parquet").unlink()
-    again = corpus.run([inputs], out)
-    assert (again.shards_done, again.shards_skipped, again.articles) == (1, 4, 4)
+    again = shards.run([inputs], out)
+    assert (again.shards_done, again.shards_skipped, again.done) == (1, 4, 4)
     assert read_output(out).keys() == first.keys()
     assert all(read_output(out)[name].equals(table) for name, table in first.items())
 
@@ -124,14 +124,14 @@ def test_interrupted_run_leaves_only_complete_shards(tmp_path: Path, analyzer: A
     inputs = write_corpus(tmp_path / "in", parquet_shards=3, rows_per_shard=300, jsonl_rows=5)
     out = tmp_path / "out"
 
-    def stop_in_second_shard(summary: corpus.CorpusSummary) -> None:
-        if summary.articles > 300:
+    def stop_in_second_shard(summary: batch.Summary) -> None:
+        if summary.done > 300:
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        corpus.run([inputs], out, progress=stop_in_second_shard)
+        shards.run([inputs], out, progress=stop_in_second_shard)
     assert sorted(p.name for p in (out / "articles").iterdir()) == ["part-000.parquet"]
-    resumed = corpus.run([inputs], out)
+    resumed = shards.run([inputs], out)
     assert (resumed.shards_done, resumed.shards_skipped) == (3, 1)
     assert sorted(all_ids(out)) == sorted(set(all_ids(out))) and len(all_ids(out)) == 905
 
@@ -180,13 +180,14 @@ def test_a_failing_analysis_becomes_an_error_row(
         return analyze(self, text, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(Analyzer, "analyze", analyze_or_break)
-    summary = corpus.run([inputs / "part-000.parquet"], tmp_path / "out")
+    summary = shards.run([inputs / "part-000.parquet"], tmp_path / "out")
     rows = pq.read_table(tmp_path / "out" / "articles" / "part-000.parquet").to_pylist()
-    assert summary.articles == 4 and summary.errors == 2
+    assert summary.done == 4 and summary.errors == 2
     assert rows[2]["error"] == "part-000.parquet (id p0-2): the analysis failed (RuntimeError: index out of range)"
     assert rows[3]["error"] is None and rows[3]["score"] is not None
 
 
+@pytest.mark.ray
 @pytest.mark.parametrize(
     ("address", "expected"),
     [("nonsense", "expected 'auto' or HOST:PORT"), ("127.0.0.1:{port}", "nothing answers there")],
@@ -211,7 +212,7 @@ def test_ray_engine_without_ray_names_the_extra(tmp_path: Path, monkeypatch: pyt
 def test_library_import_loads_a_corpus_run(tmp_path: Path, analyzer: Analyzer, library_path: Path) -> None:
     inputs = write_corpus(tmp_path / "in", parquet_shards=2, rows_per_shard=5, jsonl_rows=6)
     out = tmp_path / "out"
-    corpus.run([inputs], out)
+    shards.run([inputs], out)
     result = CliRunner().invoke(cli, ["library", "import", str(out)])
     assert result.exit_code == 0, result.output
     assert "Imported 11 analyses" in result.output
@@ -260,10 +261,11 @@ def propscope_ray(inputs: Path, out: Path, address: str) -> subprocess.Popen[str
         env=os.environ | RAY_ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
+@pytest.mark.ray
 def test_ray_run_equals_local_row_for_row(tmp_path: Path, analyzer: Analyzer, ray_cluster: str) -> None:
     inputs = write_corpus(tmp_path / "in", parquet_shards=4, rows_per_shard=450, jsonl_rows=200)
-    local = corpus.run([inputs], tmp_path / "local")
-    assert local.articles == 2000
+    local = shards.run([inputs], tmp_path / "local")
+    assert local.done == 2000
     job = propscope_ray(inputs, tmp_path / "ray", ray_cluster)
     output, _ = job.communicate(timeout=900)
     assert job.returncode == 0, output
@@ -290,6 +292,7 @@ def _map_workers() -> list[int]:
     return pids
 
 
+@pytest.mark.ray
 def test_ray_job_survives_a_killed_worker(tmp_path: Path, analyzer: Analyzer, ray_cluster: str) -> None:
     inputs = write_corpus(tmp_path / "in", parquet_shards=6, rows_per_shard=150, jsonl_rows=100, seed=9)
     out = tmp_path / "ray"
@@ -306,6 +309,6 @@ def test_ray_job_survives_a_killed_worker(tmp_path: Path, analyzer: Analyzer, ra
     assert written_at_kill < 7 and victims[0] not in _map_workers()
     ids = all_ids(out)
     assert len(ids) == len(set(ids)) == 1000
-    corpus.run([inputs], tmp_path / "local")
+    shards.run([inputs], tmp_path / "local")
     expected, actual = read_output(tmp_path / "local"), read_output(out)
     assert all(actual[name].to_pylist() == table.to_pylist() for name, table in expected.items())

@@ -2,6 +2,9 @@
 
 import json
 import re
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -123,6 +126,31 @@ def test_retune_measures_finished_folds_again_without_training(tiny_cv: tuple[Pa
     assert retuned["balanced"] == figures["balanced"] and retuned["minutes"] == figures["minutes"]
 
 
+BLOCKED_TRAINING = """
+import sys
+for name in ("torch", "transformers"):
+    sys.modules[name] = None  # import torch now raises ImportError, as where the train extra is missing
+from propscope.cli import main
+sys.argv = ["propscope", *sys.argv[1:]]
+main()
+"""
+
+
+def test_retune_needs_no_torch(tiny_cv: tuple[Path, Path, list[str]], tmp_path: Path) -> None:
+    _, out, args = tiny_cv
+    copy = tmp_path / "cv"
+    shutil.copytree(out, copy)
+    args = [str(copy) if arg == str(out) else arg for arg in args]
+    result = subprocess.run([sys.executable, "-c", BLOCKED_TRAINING, *args, "--retune"],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert "spearman" in result.stdout
+    assert json.loads((copy / "summary.json").read_text())["mean"] == json.loads((out / "summary.json").read_text())["mean"]
+    blocked = subprocess.run([sys.executable, "-c", BLOCKED_TRAINING, *args[:4], str(tmp_path / "new"), *args[5:]],
+                             capture_output=True, text=True, timeout=600)
+    assert blocked.returncode == 1 and "training needs torch and transformers" in blocked.stderr
+
+
 def test_final_model_card_reports_the_crossval(
     tiny_cv: tuple[Path, Path, list[str]], tiny_encoder: Path, tmp_path: Path
 ) -> None:
@@ -242,7 +270,7 @@ def test_fold_outside_the_folds_is_explained(tiny_corpus: Path, tmp_path: Path) 
 
 
 def test_a_cross_validation_from_before_distillation_is_the_same_recipe_without_a_teacher(tmp_path: Path) -> None:
-    from propscope.training import DEFAULT_CONFIG, load_config
+    from propscope.recipe import DEFAULT_CONFIG, load_config
 
     config = load_config(DEFAULT_CONFIG)
     before = {section: values for section, values in config.items() if section != "distill"}

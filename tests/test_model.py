@@ -15,10 +15,10 @@ from propscope import environment, span_filter, techniques
 from propscope.analysis import DEFAULT_SCORE_RATE
 from propscope.decoding import DISABLED
 from propscope.errors import EmptyText, InputError, ModelError
-from propscope.model import Analyzer
+from propscope.model import Analyzer, Internals
 from propscope.ptc import LabelledSpan
+from propscope.recipe import DEFAULT_CONFIG, load_config
 from propscope.scoring import span_identification
-from propscope.training import DEFAULT_CONFIG, load_config
 
 from .conftest import CALM, PROPAGANDA, WAR_REPORT, WAR_REPORT_OBVIOUS
 from .fingerprints.write import FINGERPRINT, TEXTS, token_probabilities
@@ -197,11 +197,11 @@ def test_a_span_filter_drops_the_spans_it_does_not_support_at_its_settings(analy
 
     plain = Analyzer(copy_with_config(analyzer.model_dir, tmp_path / "plain", without_span_filter))
     filtered = Analyzer(copy_with_config(analyzer.model_dir, tmp_path / "filtered", sure_spans_only))
-    found = plain.detect(WAR_REPORT)
+    found = Internals(plain).detect(WAR_REPORT)
     sure = [(d.start, d.end) for d in found if d.span_probability >= 0.5]
     assert 0 < len(sure) < len(found)
-    assert [(d.start, d.end) for d in filtered.detect(WAR_REPORT)] == sure
-    low = [[(d.start, d.end, d.span_probability) for d in a.detect(WAR_REPORT, a.settings["low"])]
+    assert [(d.start, d.end) for d in Internals(filtered).detect(WAR_REPORT)] == sure
+    low = [[(d.start, d.end, d.span_probability) for d in Internals(a).detect(WAR_REPORT, a.settings["low"])]
            for a in (filtered, plain)]
     assert low[0] == low[1]  # the setting without a min_support keeps every span
     assert {(s.start, s.end) for s in filtered.analyze(WAR_REPORT).spans} <= set(sure)
@@ -264,7 +264,7 @@ def test_sentence_evidence_marks_the_sentences_where_a_technique_channel_reaches
 
     off, everywhere = analysed_at(DISABLED), analysed_at(0.0)
     assert not any(s.evidence for s in off.sentences) and all(s.propaganda for s in everywhere.sentences)
-    encoding = analyzer.encode(WAR_REPORT).materialized()
+    encoding = Internals(analyzer).encode(WAR_REPORT).materialized()
     channels = encoding.token_probabilities()[:, 1:].max(axis=1)
     strongest = [float(channels[slice(*encoding.tokens.token_range(s.start, s.end))].max()) for s in off.sentences]
     unmarked = sorted(p for p, s in zip(strongest, off.sentences, strict=True) if not s.techniques)

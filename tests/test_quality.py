@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from propscope import crossval, ptc
+from propscope import crossval, datasets, ptc
 from propscope.model import Analyzer
 
 from .conftest import REPO
@@ -70,10 +70,8 @@ def test_shipped_model_carries_the_cross_validation_on_record(
 def test_shipped_model_was_trained_on_every_article_of_the_training_split(
     recipe: dict[str, Any], shared_ptc: Path
 ) -> None:
-    from propscope.training import data_digest
-
     assert recipe["train_articles"] == sorted(ptc.read_articles(shared_ptc / "articles"))
-    assert recipe["data_sha256"] == data_digest(shared_ptc)
+    assert recipe["data_sha256"] == datasets.data_digest(shared_ptc)
 
 
 @pytest.mark.corpus

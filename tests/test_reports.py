@@ -7,7 +7,7 @@ from rich.console import Console
 
 from propscope import reports, techniques
 from propscope.analysis import Analysis, ModelInfo, Source, Span
-from propscope.reports import html, markdown, terminal
+from propscope.reports import html, markdown, terminal, words
 
 MODEL = ModelInfo("test", "0", "c" * 64)
 HOSTILE = 'They are <script>alert("x")</script> traitors <img src=x onerror="alert(1)"> & worse.'
@@ -85,7 +85,7 @@ def test_reports_mark_sentences_of_evidence_alone() -> None:
     out = io.StringIO()
     terminal.render(analysis, Console(file=out, width=200, color_system=None))
     assert "signs of a technique without a sure span in 1 more" in out.getvalue()
-    assert terminal.sentence_summary(hostile_analysis()) == "2 spans in 1 of 1 sentences"  # no evidence, no tail
+    assert words.sentence_summary(hostile_analysis()) == "2 spans in 1 of 1 sentences"  # no evidence, no tail
     assert "no span sure enough to show:\n  19-57  The vote is rigged, everyone knows it.\n" in out.getvalue()
     out = io.StringIO()
     terminal.render(analysis, Console(file=out, width=200, force_terminal=True, color_system="truecolor"))

@@ -4,8 +4,7 @@ import numpy as np
 import pytest
 
 from propscope import span_filter
-from propscope.decoding import REPETITION
-from propscope.model import Detection
+from propscope.decoding import REPETITION, Detection
 from propscope.text import Tokens
 
 

@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import propscope
-from propscope import corpus, techniques
+from propscope import shards, techniques
 from propscope.analysis import Source
 from propscope.errors import InputError
 from propscope.model import Analyzer
@@ -46,7 +46,7 @@ def test_frames_use_the_corpus_tables_names_and_values(tmp_path: Path, analyzer:
     rows = [{"id": "a", "text": PROPAGANDA, "source": "Gazette"}, {"id": "b", "text": CALM, "source": "Wire"}]
     (tmp_path / "in").mkdir()
     pq.write_table(pa.Table.from_pylist(rows), tmp_path / "in" / "part.parquet")
-    corpus.run([tmp_path / "in"], tmp_path / "out")
+    shards.run([tmp_path / "in"], tmp_path / "out")
     parquet_articles = pd.read_parquet(tmp_path / "out" / "articles" / "part.parquet")
     parquet_spans = pd.read_parquet(tmp_path / "out" / "spans" / "part.parquet")
     analyses = {row["id"]: analyzer.analyze(row["text"], source=Source(name=row["source"])) for row in rows}

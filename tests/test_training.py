@@ -92,7 +92,7 @@ def test_bad_override_is_explained(tiny_corpus: Path, tmp_path: Path, override: 
 def test_training_on_every_article_takes_the_decoding_from_the_config(
     tiny_corpus: Path, tiny_encoder: Path, tmp_path: Path
 ) -> None:
-    from propscope.training import DEFAULT_CONFIG
+    from propscope.recipe import DEFAULT_CONFIG
 
     settings = {"low": 0.6, "balanced": 0.45, "high": 0.3}
     config = tmp_path / "recipe.toml"
@@ -143,8 +143,7 @@ def test_a_teacher_trains_first_and_shapes_the_student_targets(
 def test_teacher_probabilities_reach_the_student_tokens_through_characters() -> None:
     import numpy as np
 
-    from propscope.text import Tokens
-    from propscope.training import carry_over
+    from propscope.text import Tokens, carry_over
 
     def tokens(*spans: tuple[int, int]) -> Tokens:
         return Tokens(ids=np.arange(len(spans)), char_spans=np.asarray(spans))

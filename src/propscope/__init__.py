@@ -2,8 +2,10 @@
 
 from propscope._version import __version__
 from propscope.analysis import Analysis, ModelInfo, Sentence, Source, Span
+from propscope.decoding import Sensitivity
 from propscope.errors import (
     EmptyText,
+    FetchError,
     InputError,
     MalformedRow,
     MissingExtra,
@@ -12,6 +14,7 @@ from propscope.errors import (
     NotText,
     PropscopeError,
     SpanOutOfRange,
+    StorageError,
     UnknownTechnique,
 )
 from propscope.model import Analyzer, analyze
@@ -24,6 +27,7 @@ __all__ = [
     "analyze",
     "Analyzer",
     "EmptyText",
+    "FetchError",
     "InputError",
     "MalformedRow",
     "MissingExtra",
@@ -32,10 +36,12 @@ __all__ = [
     "NoArticles",
     "NotText",
     "PropscopeError",
+    "Sensitivity",
     "Sentence",
     "Source",
     "Span",
     "SpanOutOfRange",
+    "StorageError",
     "Technique",
     "TECHNIQUES",
     "to_frame",

@@ -11,14 +11,15 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from propscope import tables
 from propscope.analysis import Analysis, Source
-from propscope.errors import InputError, MissingExtra
-from propscope.ingest import Article, Record
+from propscope.errors import InputError, MissingExtra, storage_error
+from propscope.ingest import Record
+from propscope.library import lookup, store
 from propscope.model import Analyzer
 from propscope.store import Library
 
@@ -27,14 +28,17 @@ OUTPUT_SUFFIXES = (".jsonl", ".parquet")
 
 @dataclass
 class Summary:
-    """What a batch run did."""
+    """What a batch run or a sharded corpus run did (shards.py counts its shards and top sources too)."""
 
-    done: int = 0
-    skipped: int = 0
+    done: int = 0  # records written, errors included
+    skipped: int = 0  # records already in the output from an earlier run
     errors: int = 0
     seconds: float = 0.0
     interrupted: bool = False
     error_examples: list[str] = field(default_factory=list)
+    shards_done: int = 0
+    shards_skipped: int = 0
+    top_sources: list[tuple[str, int, float]] = field(default_factory=list)  # (source, articles, mean score)
 
     @property
     def per_second(self) -> float:
@@ -116,8 +120,8 @@ def run_batch(
                 summary.skipped += 1
                 continue
             done.add(record.id)  # a repeated id is analysed once
-            stored = stored_analysis(analyzer, library, record.article) if record.article else None
-            yield record, stored
+            stored = lookup(library, analyzer, record.article) if record.article else None
+            yield record, stored.analysis if stored else None
 
     def analysed(item: tuple[Record, Analysis | None]) -> tuple[Record, Analysis | None, bool]:
         """The record (with its error, if the text is unusable), its analysis, and whether it is new."""
@@ -133,7 +137,7 @@ def run_batch(
         with journal.open("a", encoding="utf-8") as out:
             for record, analysis, fresh in analyzer.map(analysed, new_records()):
                 if fresh and library is not None and analysis is not None:
-                    library.put(analysis, analyzer.decoder)
+                    store(library, analyzer, analysis)
                 row = output_row(record, analysis)
                 out.write(json.dumps(row, ensure_ascii=False) + "\n")
                 out.flush()
@@ -147,29 +151,15 @@ def run_batch(
                     progress(summary)
     except KeyboardInterrupt:
         summary.interrupted = True
+    except OSError as exc:  # a torn last line is cut off by the rerun, which resumes after the last whole row
+        raise storage_error(journal, exc) from None
     summary.seconds = time.perf_counter() - started
     if output.suffix == ".parquet" and not summary.interrupted:
-        _write_parquet(journal, output)
+        try:
+            _write_parquet(journal, output)
+        except OSError as exc:
+            raise storage_error(output, exc) from None
     return summary
-
-
-def stored_analysis(analyzer: Analyzer, library: Library | None, article: Article) -> Analysis | None:
-    """The library's analysis of the article's text by the same model, sensitivity and decoder, if any."""
-    cached = library.cached(article.text, analyzer.info.sha256, analyzer.sensitivity, analyzer.decoder) if library else None
-    return replace(cached.analysis, source=article.source) if cached else None
-
-
-def analyze_with_library(
-    analyzer: Analyzer, library: Library | None, text: str, *, source: Source, name: str
-) -> Analysis:
-    """Analyse ``text``, or take its stored analysis by the same model, sensitivity and decoder; store new ones."""
-    cached = stored_analysis(analyzer, library, Article(text, source))
-    if cached is not None:
-        return cached
-    analysis = analyzer.analyze(text, name=name, source=source)
-    if library is not None:
-        library.put(analysis, analyzer.decoder)
-    return analysis
 
 
 def _write_parquet(journal: Path, output: Path) -> None:

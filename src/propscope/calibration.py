@@ -1,6 +1,6 @@
-"""Turning a trained network into a shipped model folder: quantize, tune the decoding of each
-sensitivity setting on held-out articles, and measure the figures that go into the model card.
-No torch here.
+"""Tuning a model's decoding: the thresholds of each sensitivity setting and the span filter,
+chosen on held-out articles, and the figures they give (for the model card). No torch here;
+``model_folder`` writes the folder they go into.
 
 Each setting maximises F-beta of SI plus F-beta of FLC: ``low`` with beta 0.5 (precision
 counts more), ``balanced`` with beta 1, ``high`` with beta 2 (recall counts more). Its
@@ -10,23 +10,18 @@ counts more), ``balanced`` with beta 1, ``high`` with beta 2 (recall counts more
 from __future__ import annotations
 
 import itertools
-import json
 import multiprocessing
-import shutil
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 import numpy as np
 
 from propscope import ptc, scoring, span_filter
-from propscope._version import __version__
-from propscope.analysis import DEFAULT_SCORE_RATE
-from propscope.decoding import DISABLED, SENSITIVITIES, DecodingParams, FloatArray
-from propscope.model import MODEL_NAME, Analyzer, Detection, Encoding, file_sha256
+from propscope.decoding import DISABLED, DecodingParams, Detection, FloatArray
+from propscope.model import Analyzer, Encoding, Internals
 from propscope.predict import label_spans, labelled_rows
 from propscope.text import line_bounds
 
@@ -65,72 +60,20 @@ class Tuned:
 Encoded = Mapping[str, tuple[Analyzer, Encoding]]
 
 
-def build_model_folder(
-    out_dir: Path,
-    *,
-    onnx_path: Path,
-    tokenizer_path: Path,
-    head: Mapping[str, FloatArray],
-    model_cfg: Mapping[str, Any],
-    quantize: str,
-    validation: Mapping[str, str],
-    gold: Sequence[ptc.LabelledSpan],
-    decoding: Mapping[str, Mapping[str, float]] | None = None,
-    span_filter_config: Mapping[str, Any] | None = None,
-    progress: Callable[[str, int, int], None] | None = None,
-) -> dict[str, Any]:
-    """Write a complete model folder in ``out_dir``. The decoding settings and span filter are
-    tuned on the ``validation`` articles, or taken from ``decoding`` and ``span_filter_config``
-    when there are none; returns the validation figures (empty without validation articles)."""
-    from propscope.quantization import quantize as write_quantized
-
-    final = out_dir / "model.onnx"
-    write_quantized(onnx_path, final, quantize)
-    onnx_path.unlink()
-    shutil.copyfile(tokenizer_path, out_dir / "tokenizer.json")
-    arrays = {key: np.asarray(value, dtype=np.float32) for key, value in head.items()}
-    np.savez(out_dir / "span_head.npz", **arrays)  # type: ignore[arg-type]
-    config = {
-        "name": MODEL_NAME,
-        "version": __version__,
-        "sha256": file_sha256(final),
-        "quantization": quantize,
-        "window_tokens": int(model_cfg["window_tokens"]),
-        "inference_stride": int(model_cfg["inference_stride"]),
-        "block_tokens": int(model_cfg["block_tokens"]),
-        "score_rate": float(model_cfg.get("score_rate", DEFAULT_SCORE_RATE)),
-        "decoding": {name: dict(decoding[name]) if decoding else DecodingParams().to_dict() for name in SENSITIVITIES},
-    }
-    if span_filter_config is not None:
-        config["span_filter"] = dict(span_filter_config)
-    write_config(out_dir, config)
-    if not validation:
-        return {}
-    encoded = encode_articles(Analyzer(out_dir), validation, progress=progress)
-    tuned = tune(encoded, gold)
-    write_config(out_dir, config | tuned.config())
-    analyzer = Analyzer(out_dir)  # decodes with the span filter just written
-    return measure({i: (analyzer, encoding) for i, (_, encoding) in encoded.items()}, gold, tuned.settings)
-
-
-def write_config(out_dir: Path, config: Mapping[str, Any]) -> None:
-    (out_dir / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
-
-
 def encode_articles(
     analyzer: Analyzer, articles: Mapping[str, str], *, progress: Callable[[str, int, int], None] | None = None
 ) -> dict[str, tuple[Analyzer, Encoding]]:
     """Run the encoder once over every article, for decoding many times."""
     encoded = {}
     for done, (article_id, text) in enumerate(sorted(articles.items()), start=1):
-        encoded[article_id] = (analyzer, analyzer.encode(text).materialized())
+        encoded[article_id] = (analyzer, Internals(analyzer).encode(text).materialized())
         if progress:
             progress("tune", done, len(articles))
     return encoded
 
 
 def _decode(encoded: Encoded, params: DecodingParams) -> dict[str, list[Detection]]:
-    return {i: analyzer.decode(encoding, params) for i, (analyzer, encoding) in encoded.items()}
+    return {i: Internals(analyzer).decode(encoding, params) for i, (analyzer, encoding) in encoded.items()}
 
 
 def tune(encoded: Encoded, gold: Sequence[ptc.LabelledSpan], *, workers: int = 1) -> Tuned:
@@ -154,7 +97,7 @@ def tune_pools(
     candidate for all the pools that hold it: an article's SI and FLC credit adds up with the
     others' into any pool's scores."""
     credits = _Credits(pools, gold)
-    has_channels = any(analyzer.n_channels > 1 for analyzer, _ in credits.units)
+    has_channels = any(Internals(analyzer).n_channels > 1 for analyzer, _ in credits.units)
     settings = {pool: {name: DecodingParams() for name in BETA} for pool in pools}
     tuning = list(pools)
     with credits.workers(workers):
@@ -368,7 +311,7 @@ class _Credits(Generic[Pool]):
                 self.done[params][units] = True
 
     def score_units(self, labellings: Sequence[DecodingParams], units: Sequence[int]) -> list[np.ndarray]:
-        detections = [self.units[unit][0].decode(self.units[unit][1], labellings[0]) for unit in units]
+        detections = [Internals(self.units[unit][0]).decode(self.units[unit][1], labellings[0]) for unit in units]
         return [self.credit(params, units, detections) for params in labellings]
 
     def objectives(self, params: DecodingParams) -> dict[str, list[float]]:

@@ -17,12 +17,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from rich.table import Table
 from rich.text import Text
 
-from propscope import corpus, environment, ingest, ptc, reports, scoring
+from propscope import environment, ingest, ptc, reports, scoring, shards
 from propscope._version import __version__
 from propscope.analysis import Analysis
-from propscope.batch import OUTPUT_SUFFIXES, Summary, analyze_with_library, run_batch
-from propscope.decoding import check_sensitivity
+from propscope.batch import OUTPUT_SUFFIXES, Summary, run_batch
+from propscope.decoding import Sensitivity, check_sensitivity
 from propscope.errors import InputError, PropscopeError
+from propscope.library import analyze_with_library
 from propscope.model import Analyzer, default_analyzer, shipped_model_dir
 from propscope.predict import label_spans, marked_lines
 from propscope.reports.charts import bar_chart
@@ -103,7 +104,7 @@ def _rate_progress() -> Progress:
                     TimeRemainingColumn(), console=stderr, transient=True)
 
 
-def _analyzer(model_dir: Path | None, sensitivity: str = "balanced") -> Analyzer:
+def _analyzer(model_dir: Path | None, sensitivity: Sensitivity = "balanced") -> Analyzer:
     if model_dir is None and sensitivity == "balanced":
         return default_analyzer()
     return Analyzer(model_dir, sensitivity=sensitivity)
@@ -170,14 +171,12 @@ def analyze(
 ) -> None:
     """Highlight propaganda techniques in SOURCE: a text or HTML file, a URL, or - for stdin."""
     with reported_errors():
-        check_sensitivity(sensitivity)
+        sensitivity = check_sensitivity(sensitivity)
         if output is not None:
             _writable(output)
         article = ingest.read(source, encoding=encoding, stdin=sys.stdin.buffer.read() if source == "-" else None)
         name = "stdin" if source == "-" else source
-        analysis = analyze_with_library(
-            _analyzer(model_dir, sensitivity), _library(db, no_store), article.text, source=article.source, name=name
-        )
+        analysis = analyze_with_library(_analyzer(model_dir, sensitivity), article, _library(db, no_store), name=name)
         if output is None:
             reports.emit(analysis, fmt, sys.stdout, name=name)
         else:
@@ -190,7 +189,7 @@ def analyze(
 @click.argument("inputs", metavar="INPUT...", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
               help="A .jsonl or .parquet file (one row per article), or a folder for a sharded corpus run.")
-@click.option("--engine", type=click.Choice(corpus.ENGINES), default="local", show_default=True,
+@click.option("--engine", type=click.Choice(shards.ENGINES), default="local", show_default=True,
               help="Corpus runs only: this process, or a Ray cluster.")
 @click.option("--ray-address", default=None,
               help="With --engine ray: 'auto' or HOST:PORT of a running cluster (default: start Ray here).")
@@ -213,7 +212,7 @@ def batch(
     per input; complete shards are skipped. Load the results with `propscope library import`.
     """
     with reported_errors():
-        check_sensitivity(sensitivity)
+        sensitivity = check_sensitivity(sensitivity)
         if output.suffix.lower() in OUTPUT_SUFFIXES:
             if len(inputs) > 1 or engine != "local":
                 raise InputError(f"{output}: a single-file output takes one INPUT and the local engine; "
@@ -254,11 +253,11 @@ def _corpus_run(inputs: tuple[Path, ...], output: Path, engine: str, ray_address
     with _rate_progress() as progress:
         task = progress.add_task(f"Analysing ({engine})", total=None, rate="")
 
-        def advance(summary: corpus.CorpusSummary) -> None:
-            progress.update(task, completed=summary.articles, rate=f"{summary.per_second:.1f} articles/s")
+        def advance(summary: Summary) -> None:
+            progress.update(task, completed=summary.done, rate=f"{summary.per_second:.1f} articles/s")
 
         try:
-            summary = corpus.run(list(inputs), output, engine=engine, ray_address=ray_address, model_dir=model_dir,
+            summary = shards.run(list(inputs), output, engine=engine, ray_address=ray_address, model_dir=model_dir,
                                  progress=advance, encoding=encoding, sensitivity=sensitivity)
         except KeyboardInterrupt:
             stderr.print("Interrupted. Run the same command again: complete shards are kept and skipped.")
@@ -267,7 +266,7 @@ def _corpus_run(inputs: tuple[Path, ...], output: Path, engine: str, ray_address
     for source, articles, mean in summary.top_sources:
         table.add_row(source, str(articles), f"{mean:.2f}")
     stderr.print(
-        f"{summary.articles - summary.errors} articles analysed, {summary.errors} errors, {summary.per_second:.1f} articles/s; "
+        f"{summary.done - summary.errors} articles analysed, {summary.errors} errors, {summary.per_second:.1f} articles/s; "
         f"{summary.shards_done} shards written, {summary.shards_skipped} already complete. Output: {output}"
     )
     for example in summary.error_examples:
@@ -291,7 +290,7 @@ def predict(articles_dir: Path, output: Path, spans_file: Path | None, sentences
     """Find spans in every article<ID>.txt of ARTICLES_DIR and write them in PTC format.
     Unreadable or empty articles are reported and skipped."""
     with reported_errors():
-        check_sensitivity(sensitivity)
+        sensitivity = check_sensitivity(sensitivity)
         if spans_file is not None and sentences_file is not None:
             raise InputError("--sentences needs the model to find spans; it cannot be used with --spans")
         _writable(output)
@@ -385,9 +384,9 @@ def train(data_dir: Path, out_dir: Path, config_path: Path | None, overrides: tu
           crossval_dir: Path | None, baseline_dir: Path | None) -> None:
     """Train a model on the PTC training split and write it, with its model card, to OUT."""
     with reported_errors():
-        from propscope import crossval, training
+        from propscope import crossval, recipe, training
 
-        config = training.load_config(config_path or training.DEFAULT_CONFIG, overrides)
+        config = recipe.load_config(config_path or recipe.DEFAULT_CONFIG, overrides)
         summary = crossval.read_summary(crossval_dir, config) if crossval_dir else None
         if baseline_dir:
             if summary is None:
@@ -425,9 +424,9 @@ def crossval(data_dir: Path, out_dir: Path, folds: int, seed: int, only: tuple[i
     the article score with the gold technique density."""
     with reported_errors():
         from propscope import crossval as cv
-        from propscope import training
+        from propscope import recipe
 
-        config = training.load_config(config_path or training.DEFAULT_CONFIG, overrides)
+        config = recipe.load_config(config_path or recipe.DEFAULT_CONFIG, overrides)
         with _staged_progress() as advance:
             summary = cv.run(config, data_dir, out_dir, folds=folds, seed=seed, only=only or None, retune=retune,
                              progress=advance)
@@ -468,7 +467,7 @@ def serve(host: str, port: int, api_key: str | None, allow_private_urls: bool, m
     from propscope.server.runtime import listening_socket
 
     with reported_errors():
-        check_sensitivity(sensitivity)
+        sensitivity = check_sensitivity(sensitivity)
         sock = listening_socket(host, port)
         app = create_app(Settings(db=db, model_dir=model_dir, api_key=api_key, allow_private_urls=allow_private_urls,
                                   max_body_bytes=max_body_bytes, queue_limit=queue_limit, sensitivity=sensitivity,
@@ -564,7 +563,7 @@ def library_import(output: Path, encoding: str, db: Path | None) -> None:
     """Load the results of a corpus run (`propscope batch ... -o OUTPUT`) into the library.
     The article texts are read again from the run's input files."""
     with reported_errors(), Library(db) as lib:
-        n = corpus.import_into(lib, output, encoding=encoding)
+        n = shards.import_into(lib, output, encoding=encoding)
         stderr.print(f"Imported {n} analyses from {output} into {lib.path}")
 
 

@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from propscope import calibration, ptc, scoring, training
+from propscope import calibration, datasets, model_folder, ptc, scoring
 from propscope.decoding import SENSITIVITIES, sensitivity_settings
 from propscope.errors import InputError
 from propscope.model import Analyzer, Encoding
@@ -135,7 +135,7 @@ def run(
     outside = sorted({k for k in only or () if not 0 <= k < folds})
     if outside:
         raise InputError(f"--fold {outside[0]}: the folds are numbered 0 to {folds - 1}")
-    corpus = training.load_corpus(data_dir, config["data"])
+    corpus = datasets.load_corpus(data_dir, config["data"])
     assignment = assign_folds(list(corpus.articles), folds, seed)
     if (out_dir / "config.json").is_file():
         check_same_recipe(out_dir, config)
@@ -144,7 +144,7 @@ def run(
         "".join(f"{article_id}\t{fold}\n" for article_id, fold in sorted(assignment.items())), encoding="utf-8"
     )
     (out_dir / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
-    digest = training.data_digest(data_dir)
+    digest = datasets.data_digest(data_dir)
     per_fold = []
     chosen = sorted(set(only)) if only is not None else list(range(folds))
     for fold in chosen:
@@ -184,20 +184,22 @@ def median_settings(per_fold: Sequence[Mapping[str, Any]]) -> dict[str, dict[str
 
 def _run_fold(
     config: Mapping[str, Mapping[str, Any]],
-    corpus: training.Corpus,
+    corpus: datasets.Corpus,
     assignment: Mapping[str, int],
     fold: int,
     fold_dir: Path,
     digest: str,
     progress: Callable[[str, int, int], None] | None,
 ) -> None:
+    from propscope import training  # torch and transformers: only a fold that trains needs them
+
     started = time.monotonic()
     test_ids = fold_ids(assignment, fold)
-    train_ids, tune_ids = training.split_articles(
+    train_ids, tune_ids = datasets.split_articles(
         sorted(i for i, f in assignment.items() if f != fold),
         float(config["data"]["tune_fraction"]), int(config["data"]["split_seed"]),
     )
-    inner = training.Corpus(corpus.articles, corpus.labels, train_ids, tune_ids, corpus.extra)
+    inner = datasets.Corpus(corpus.articles, corpus.labels, train_ids, tune_ids, corpus.extra)
     model, log = training.fit(config, inner, progress=progress)
     training.export(model, config, inner, fold_dir / "model", log=log, data_sha256=digest, progress=progress)
     analyzer = Analyzer(fold_dir / "model")
@@ -210,7 +212,7 @@ def _run_fold(
 
 
 def _retune_fold(
-    corpus: training.Corpus,
+    corpus: datasets.Corpus,
     assignment: Mapping[str, int],
     fold: int,
     fold_dir: Path,
@@ -246,7 +248,7 @@ def held_out_ids(fold_dir: Path) -> list[str]:
 
 
 def _tune_pooled(
-    corpus: training.Corpus,
+    corpus: datasets.Corpus,
     assignment: Mapping[str, int],
     out_dir: Path,
     folds: int,
@@ -292,7 +294,7 @@ def _tune_pooled(
 
 
 def _measure_again(
-    corpus: training.Corpus,
+    corpus: datasets.Corpus,
     assignment: Mapping[str, int],
     fold: int,
     fold_dir: Path,
@@ -305,7 +307,7 @@ def _measure_again(
     model_dir = fold_dir / "model"
     config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
     config.pop("span_filter", None)
-    calibration.write_config(model_dir, config | tuned.config())
+    model_folder.write_config(model_dir, config | tuned.config())
     figures = json.loads((fold_dir / "figures.json").read_text(encoding="utf-8"))
     test_articles = {i: corpus.articles[i] for i in fold_ids(assignment, fold)}
     gold = [row for row in corpus.labels if row.article_id in test_articles]

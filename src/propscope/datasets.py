@@ -10,9 +10,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
-from dataclasses import dataclass
+import random
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from propscope import ptc, techniques
 from propscope.errors import InputError, MalformedRow
@@ -97,3 +101,56 @@ def _trimmed(text: str, start: int, end: int) -> tuple[int, int]:
     while end > start and text[end - 1].isspace():
         end -= 1
     return start, end
+
+
+def split_articles(ids: Sequence[str], fraction: float, seed: int) -> tuple[list[str], list[str]]:
+    """A seeded split by article: (train ids, validation ids); none held out at fraction 0."""
+    shuffled = sorted(ids)
+    random.Random(seed).shuffle(shuffled)
+    n_validation = max(1, round(len(shuffled) * fraction)) if fraction > 0 else 0
+    return sorted(shuffled[n_validation:]), sorted(shuffled[:n_validation])
+
+
+@dataclass
+class Corpus:
+    """The PTC folder read once and split by article, and the extra sources with their weights."""
+
+    articles: dict[str, str]
+    labels: list[ptc.LabelledSpan]
+    train_ids: list[str]
+    validation_ids: list[str]
+    extra: list[tuple[list[AnnotatedText], float]] = field(default_factory=list)
+
+    def training_texts(self) -> list[tuple[AnnotatedText, float]]:
+        """The training articles (weight 1) and every extra text with its source's weight."""
+        grouped = ptc.by_article(self.labels)
+        texts = [(AnnotatedText(i, self.articles[i], tuple(grouped.get(i, ()))), 1.0) for i in self.train_ids]
+        return texts + [(text, weight) for source, weight in self.extra for text in source]
+
+
+def load_corpus(data_dir: Path, data_cfg: Mapping[str, Any]) -> Corpus:
+    """Read the PTC folder and the recipe's extra sources (paths relative to ``data_dir``)."""
+    articles = ptc.read_articles(data_dir / "articles")
+    labels = ptc.read_labels(data_dir / "labels-flc.tsv")
+    ptc.check_in_range(labels, articles, name=str(data_dir / "labels-flc.tsv"))
+    train_ids, validation_ids = split_articles(
+        list(articles), float(data_cfg["validation_fraction"]), int(data_cfg["split_seed"])
+    )
+    sources, weights = list(data_cfg.get("extra", [])), list(data_cfg.get("extra_weights", []))
+    if len(sources) != len(weights):
+        raise InputError(f"data.extra names {len(sources)} sources but data.extra_weights gives {len(weights)} weights")
+    extra = [(read_source(data_dir / path), float(weight))
+             for path, weight in zip(sources, weights, strict=True) if float(weight) > 0]
+    return Corpus(articles, labels, train_ids, validation_ids, extra)
+
+
+def data_digest(data_dir: Path) -> str:
+    """sha256 over a source: a folder's label files and every article, in name order, or a file."""
+    if not data_dir.is_dir():
+        return hashlib.sha256(data_dir.read_bytes()).hexdigest()
+    digest = hashlib.sha256()
+    labels = [data_dir / name for name in ("labels-flc.tsv", UNMAPPED_LABELS) if (data_dir / name).is_file()]
+    for path in [*labels, *sorted((data_dir / "articles").glob("article*.txt"))]:
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()

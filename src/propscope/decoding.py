@@ -11,8 +11,8 @@ import threading
 from bisect import bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import cache
-from typing import Any
+from functools import cache, cached_property
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -65,15 +65,54 @@ class DecodingParams:
                 "sentence_evidence": self.sentence_evidence}
 
 
-SENSITIVITIES = ("low", "balanced", "high")
+Sensitivity = Literal["low", "balanced", "high"]
+SENSITIVITIES: tuple[Sensitivity, ...] = ("low", "balanced", "high")
 
 
-def check_sensitivity(value: str, *, option: str = "--sensitivity") -> str:
+def check_sensitivity(value: str, *, option: str = "--sensitivity") -> Sensitivity:
     """Return ``value`` if it names a sensitivity setting, else raise InputError listing them;
     ``option`` is how the user gave it."""
     if value not in SENSITIVITIES:
         raise InputError(f"{option} {value!r}: choose one of {', '.join(SENSITIVITIES)}")
     return value
+
+
+@dataclass(frozen=True)
+class Detection:
+    """A span the tagger found, how sure it is, and the technique probabilities for it.
+
+    ``technique`` is set when the span was found for one technique (by its token channel, or
+    as a recurring phrase): it is then labelled with that technique and ``span_probability``.
+    """
+
+    start: int
+    end: int
+    span_probability: float
+    technique_probabilities: FloatArray
+    none_probability: float  # the span head's belief that this is no propaganda at all
+    technique: int | None = None
+
+    @cached_property
+    def _top_two(self) -> tuple[int, int]:  # tuning labels each detection 27 ways
+        first, second = np.argsort(-self.technique_probabilities)[:2]
+        return int(first), int(second)
+
+    def labelled(self, params: DecodingParams) -> list[Span]:
+        """The top technique, and the second one when its probability reaches
+        ``params.second_label``; either only if its confidence reaches ``params.min_confidence``,
+        and none when the span head rejects the span."""
+        if self.technique is not None:
+            return [Span(self.start, self.end, TECHNIQUES[self.technique].ptc_label, self.span_probability)]
+        if self.none_probability > params.max_none:
+            return []
+        first, second = self._top_two
+        chosen = [first] if self.technique_probabilities[second] < params.second_label else [first, second]
+        spans = [
+            Span(self.start, self.end, TECHNIQUES[i].ptc_label,
+                 self.span_probability * float(self.technique_probabilities[i]))
+            for i in chosen
+        ]
+        return [span for span in spans if span.confidence >= params.min_confidence]
 
 
 def sensitivity_settings(config: Mapping[str, Any]) -> dict[str, DecodingParams]:

@@ -10,8 +10,16 @@ PropscopeError
 │   ├── UnknownTechnique
 │   └── FetchError        a URL refused, timed out, failed, or not a page
 ├── ModelError          a missing or corrupt model folder
-└── MissingExtra        an optional dependency is not installed
+├── MissingExtra        an optional dependency is not installed
+└── StorageError        an output or the library cannot be written: full disk, read-only, locked
 """
+
+from __future__ import annotations
+
+import errno
+import sqlite3
+from pathlib import Path
+from typing import Literal
 
 
 class PropscopeError(Exception):
@@ -56,3 +64,33 @@ class ModelError(PropscopeError):
 
 class MissingExtra(PropscopeError):
     """An optional dependency is needed for this feature."""
+
+
+StorageProblem = Literal["full", "read-only", "locked", "failed"]
+_PROBLEMS: dict[StorageProblem, str] = {
+    "full": "the disk is full; free some space",
+    "read-only": "it cannot be written (read-only); give a writable place",
+    "locked": "the library is locked by another process; wait for it",
+    "failed": "it could not be written; check that the disk has room and works",
+}
+
+
+class StorageError(PropscopeError):
+    """An output file or the library could not be written. What was written before is kept."""
+
+    def __init__(self, path: Path | str, problem: StorageProblem, detail: str) -> None:
+        self.path, self.problem = path, problem
+        super().__init__(f"{path}: {_PROBLEMS[problem]} ({detail}), then run it again: "
+                         "what was already written is kept, and the rerun resumes")
+
+
+def storage_error(path: Path | str, exc: OSError | sqlite3.Error) -> StorageError:
+    """The ``StorageError`` for a failed write of ``path``."""
+    if isinstance(exc, OSError):
+        codes: dict[int, StorageProblem] = {errno.ENOSPC: "full", errno.EDQUOT: "full", errno.EFBIG: "full",
+                                            errno.EROFS: "read-only", errno.EACCES: "read-only", errno.EPERM: "read-only"}
+        return StorageError(path, codes.get(exc.errno or 0, "failed"), exc.strerror or str(exc))
+    message = str(exc)
+    problem: StorageProblem = ("full" if "full" in message else "read-only" if "readonly" in message
+                               else "locked" if "locked" in message or "busy" in message else "failed")
+    return StorageError(path, problem, message)

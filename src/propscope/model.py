@@ -15,7 +15,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from functools import cache, cached_property
+from functools import cache
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -24,7 +24,7 @@ import numpy as np
 from propscope import decoding, span_filter, techniques
 from propscope._version import __version__
 from propscope.analysis import DEFAULT_SCORE_RATE, Analysis, ModelInfo, Source, Span
-from propscope.decoding import DecodingParams, FloatArray
+from propscope.decoding import DecodingParams, Detection, FloatArray, Sensitivity
 from propscope.errors import ModelError
 from propscope.text import Tokens, blocks, line_cut_points, load_tokenizer, require_text, tokenize, windows
 
@@ -74,89 +74,50 @@ class _Window:
     hidden: FloatArray  # (end - start, width) contextual states
 
 
-def _token_probabilities(n_tokens: int, blocks: Sequence[tuple[int, FloatArray]]) -> FloatArray:
-    """One array over a text's tokens from its blocks' (first token, token probabilities)."""
-    stitched = np.zeros((n_tokens, blocks[0][1].shape[1]), dtype=np.float32)
-    for start, probs in blocks:
-        stitched[start : start + len(probs)] = probs
-    return stitched
-
-
-def _recorded(
-    blocks: Iterable[tuple[list[_Window], FloatArray]], seen: list[tuple[int, FloatArray]]
-) -> Iterator[tuple[list[_Window], FloatArray]]:
-    """``blocks`` as they are, keeping each block's (first token, token probabilities) in ``seen``."""
-    for block_windows, probs in blocks:
-        seen.append((block_windows[0].start, probs))
-        yield block_windows, probs
+Block = tuple[list[_Window], FloatArray]  # a block's windows, and its tokens' probabilities (all channels)
 
 
 @dataclass(frozen=True)
 class Encoding:
     """A tokenized text and, per block, its windows' hidden states and token probabilities.
 
-    ``blocks`` is a one-shot iterator when it comes from ``Analyzer.encode``, so a long text
-    never holds all its hidden states at once; make it a list to decode more than once.
+    ``blocks`` is a one-shot iterator when it comes from ``Internals.encode``, so a long text
+    never holds all its hidden states at once; make it a list to decode more than once. Each
+    block's token probabilities are kept in ``computed`` as the block is computed: the one
+    place they are read from, through ``token_probabilities``.
     """
 
     text: str
     tokens: Tokens
-    blocks: Iterable[tuple[list[_Window], FloatArray]]
+    blocks: Iterable[Block]
+    computed: list[tuple[int, FloatArray]] = field(default_factory=list, compare=False, repr=False)
     # What decoding computes independently of its parameters, kept for the next decoding.
     cache: dict[tuple[str, int], list[Detection]] = field(default_factory=dict, compare=False, repr=False)
 
     def materialized(self) -> Encoding:
-        return Encoding(self.text, self.tokens, list(self.blocks))
+        """The encoding with every block computed and kept."""
+        return Encoding(self.text, self.tokens, list(self.blocks), self.computed)
 
     def token_probabilities(self) -> FloatArray:
-        """Every token's probabilities (all channels) of a materialized encoding."""
-        assert isinstance(self.blocks, list), "token_probabilities needs a materialized encoding"
-        return _token_probabilities(len(self.tokens), [(windows[0].start, probs) for windows, probs in self.blocks])
-
-
-@dataclass(frozen=True)
-class Detection:
-    """A span the tagger found, how sure it is, and the technique probabilities for it.
-
-    ``technique`` is set when the span was found for one technique (by its token channel, or
-    as a recurring phrase): it is then labelled with that technique and ``span_probability``.
-    """
-
-    start: int
-    end: int
-    span_probability: float
-    technique_probabilities: FloatArray
-    none_probability: float  # the span head's belief that this is no propaganda at all
-    technique: int | None = None
-
-    @cached_property
-    def _top_two(self) -> tuple[int, int]:  # tuning labels each detection 27 ways
-        first, second = np.argsort(-self.technique_probabilities)[:2]
-        return int(first), int(second)
-
-    def labelled(self, params: DecodingParams) -> list[Span]:
-        """The top technique, and the second one when its probability reaches
-        ``params.second_label``; either only if its confidence reaches ``params.min_confidence``,
-        and none when the span head rejects the span."""
-        if self.technique is not None:
-            return [Span(self.start, self.end, techniques.TECHNIQUES[self.technique].ptc_label, self.span_probability)]
-        if self.none_probability > params.max_none:
-            return []
-        first, second = self._top_two
-        chosen = [first] if self.technique_probabilities[second] < params.second_label else [first, second]
-        spans = [
-            Span(self.start, self.end, techniques.TECHNIQUES[i].ptc_label,
-                 self.span_probability * float(self.technique_probabilities[i]))
-            for i in chosen
-        ]
-        return [span for span in spans if span.confidence >= params.min_confidence]
+        """Every token's probabilities (all channels), once every block has been computed: after
+        a pass over a one-shot encoding's blocks, or at any time from a materialized one."""
+        if not self.computed or sum(len(probs) for _, probs in self.computed) != len(self.tokens):
+            raise ValueError("token_probabilities: not every block of the encoding has been computed yet")
+        stitched = np.zeros((len(self.tokens), self.computed[0][1].shape[1]), dtype=np.float32)
+        for start, probs in self.computed:
+            stitched[start : start + len(probs)] = probs
+        return stitched
 
 
 class Analyzer:
-    """Load the model once; analyse many texts."""
+    """Load the model once; analyse many texts.
+
+    The steps inside ``analyze`` are private; tuning reaches them through ``Internals``.
+    """
 
     def __init__(
-        self, model_dir: Path | None = None, *, threads: int = 2, batch_size: int = 8, sensitivity: str = "balanced"
+        self, model_dir: Path | None = None, *, threads: int = 2, batch_size: int = 8,
+        sensitivity: Sensitivity = "balanced",
     ) -> None:
         self.model_dir = Path(model_dir) if model_dir is not None else shipped_model_dir()
         missing = [name for name in MODEL_FILES if not (self.model_dir / name).is_file()]
@@ -171,7 +132,7 @@ class Analyzer:
                 "the file is corrupt or was replaced"
             )
         self.settings = decoding.sensitivity_settings(self.config["decoding"])
-        self.span_filter = self._span_filter()
+        self._filter = self._load_span_filter()
         self.sensitivity = self._checked_sensitivity(sensitivity)
         self.info = ModelInfo(self.config["name"], self.config["version"], actual)
         self.score_rate = float(self.config.get("score_rate", DEFAULT_SCORE_RATE))
@@ -182,9 +143,9 @@ class Analyzer:
         self.decoder = f"propscope {__version__}, decoding {settings_digest[:12]}"
         self.tokenizer = load_tokenizer(self.model_dir / "tokenizer.json")
         with np.load(self.model_dir / "span_head.npz") as head:
-            self.head: dict[str, FloatArray] = {key: head[key] for key in head.files}
+            self._head: dict[str, FloatArray] = {key: head[key] for key in head.files}
         self.threads = threads
-        self.session = _session(onnx_path, threads)
+        self._session = _session(onnx_path, threads)
         self._one_core_session: Any = None
         self._worker = threading.local()  # a worker thread of map() runs the one-core session
         self._worker_lock = threading.Lock()
@@ -200,12 +161,12 @@ class Analyzer:
         return self.settings[self.sensitivity]
 
     def analyze(
-        self, text: str, *, name: str = "text", source: Source | None = None, sensitivity: str | None = None
+        self, text: str, *, name: str = "text", source: Source | None = None, sensitivity: Sensitivity | None = None
     ) -> Analysis:
         """Find technique spans in ``text`` (any length) and score it. ``name`` is used in errors;
         ``sensitivity`` (low, balanced or high) overrides the analyzer's own for this text."""
         require_text(text, name=name)
-        chosen = self._checked_sensitivity(sensitivity or self.sensitivity)
+        chosen = self._checked_sensitivity(sensitivity) if sensitivity else self.sensitivity
         # The span filter chooses what is shown, not what is counted: the score's rate was set,
         # and ranks articles best (docs/experiments.md), on the unfiltered candidates.
         scored = replace(self.settings[SCORED_SETTING if SCORED_SETTING in self.settings else chosen], min_support=0.0)
@@ -228,7 +189,7 @@ class Analyzer:
         if self.threads <= 1:
             yield from map(function, items)
             return
-        pool = ThreadPoolExecutor(self.threads, thread_name_prefix="propscope", initializer=self.run_on_one_core)
+        pool = ThreadPoolExecutor(self.threads, thread_name_prefix="propscope", initializer=self._run_on_one_core)
         pending: deque[Future[R]] = deque()
         try:
             for item in items:
@@ -240,36 +201,9 @@ class Analyzer:
         finally:
             pool.shutdown(cancel_futures=True)
 
-    def run_on_one_core(self) -> None:
-        """From now on, analyses on the calling thread run the model on one core: for the
-        threads of a worker pool that keeps several analyses going at once."""
-        with self._worker_lock:
-            if self._one_core_session is None:
-                self._one_core_session = _session(self.model_dir / "model.onnx", 1)
-        self._worker.session = self._one_core_session
-
-    def _span_filter(self) -> span_filter.SpanFilter | None:
-        if "span_filter" not in self.config:
-            if any(params.min_support > 0 for params in self.settings.values()):
-                raise ModelError(f"{self.model_dir}: config.json sets a min_support but holds no span_filter")
-            return None
-        try:
-            return span_filter.SpanFilter.from_dict(self.config["span_filter"])
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ModelError(f"{self.model_dir}: config.json has a broken span_filter ({exc})") from None
-
-    def _checked_sensitivity(self, sensitivity: str) -> str:
-        decoding.check_sensitivity(sensitivity)
-        if sensitivity not in self.settings:
-            raise ModelError(
-                f"{self.model_dir}: this {self.config['name']} {self.config['version']} model has only the "
-                f"{', '.join(self.settings)} setting; --sensitivity {sensitivity} needs a model folder "
-                "of propscope-minilm 0.2 or later"
-            )
-        return sensitivity
-
     def classify(self, text: str, spans: Sequence[tuple[int, int]]) -> FloatArray:
-        """Technique probabilities (n_spans, 14) for given character spans of ``text``."""
+        """Technique probabilities (n_spans, 14), columns in the order of ``TECHNIQUES``, for
+        given character spans of ``text``: the technique-classification task."""
         if not spans:
             return np.zeros((0, len(techniques.TECHNIQUES)), dtype=np.float32)
         tokens = tokenize(self.tokenizer, text)
@@ -281,42 +215,61 @@ class Analyzer:
         cut_points = line_cut_points(text, tokens)
         cut_points = cut_points[~inside[cut_points]]
         pooled = np.zeros((len(spans), 3 * self._width), dtype=np.float32)
-        for block_windows, _ in self._encode(tokens, cut_points):
+        for block_windows, _ in self._blocks(tokens, cut_points, []):
             for i, (first, last) in enumerate(token_spans):
                 if block_windows[0].start <= first < block_windows[-1].end:
                     pooled[i] = self._pool(block_windows, max(first, 0), max(last, first + 1))
         features = decoding.span_features(text, tokens, spans)
-        return decoding.technique_probabilities(pooled, features, self.head)[0]
+        return decoding.technique_probabilities(pooled, features, self._head)[0]
 
-    def encode(self, text: str) -> Encoding:
-        """Run the encoder over ``text``. Blocks are computed lazily as they are iterated."""
+    # ------------------------------------------------------------ internals (see Internals)
+
+    def _load_span_filter(self) -> span_filter.SpanFilter | None:
+        if "span_filter" not in self.config:
+            if any(params.min_support > 0 for params in self.settings.values()):
+                raise ModelError(f"{self.model_dir}: config.json sets a min_support but holds no span_filter")
+            return None
+        try:
+            return span_filter.SpanFilter.from_dict(self.config["span_filter"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelError(f"{self.model_dir}: config.json has a broken span_filter ({exc})") from None
+
+    def _checked_sensitivity(self, sensitivity: str) -> Sensitivity:
+        """The Python API's edge: a sensitivity a caller gave, checked against this model too."""
+        chosen = decoding.check_sensitivity(sensitivity)
+        if chosen not in self.settings:
+            raise ModelError(
+                f"{self.model_dir}: this {self.config['name']} {self.config['version']} model has only the "
+                f"{', '.join(self.settings)} setting; --sensitivity {chosen} needs a model folder "
+                "of propscope-minilm 0.2 or later"
+            )
+        return chosen
+
+    def _run_on_one_core(self) -> None:
+        with self._worker_lock:
+            if self._one_core_session is None:
+                self._one_core_session = _session(self.model_dir / "model.onnx", 1)
+        self._worker.session = self._one_core_session
+
+    def _encode(self, text: str) -> Encoding:
         tokens = tokenize(self.tokenizer, text)
-        return Encoding(text, tokens, self._encode(tokens, line_cut_points(text, tokens)))
+        computed: list[tuple[int, FloatArray]] = []
+        return Encoding(text, tokens, self._blocks(tokens, line_cut_points(text, tokens), computed), computed)
 
-    def detect(self, text: str, params: DecodingParams | None = None) -> list[Detection]:
-        """Spans found in ``text`` with their technique probabilities, before labelling."""
-        return self.decode(self.encode(text), params or self.params)
-
-    def decode(self, encoding: Encoding, params: DecodingParams) -> list[Detection]:
-        """Decode spans from an encoding with the given parameters, and classify them.
+    def _decode_settings(self, encoding: Encoding, settings: Sequence[DecodingParams]) -> list[list[Detection]]:
+        """The detections of an encoding at each of several parameter sets, in one pass over the
+        blocks, so that a one-shot encoding of a long text need not be kept.
 
         Three kinds of span: runs of the "any technique" channel, named by the span head; runs
         of one technique's channel (``params.technique_high``); and recurring phrases the span
         head calls Repetition (``params.repetition``).
         """
-        return self.decode_settings(encoding, [params])[0]
-
-    def decode_settings(self, encoding: Encoding, settings: Sequence[DecodingParams]) -> list[list[Detection]]:
-        """``decode`` with several parameter sets in one pass over the blocks, so that a
-        one-shot encoding of a long text need not be kept."""
         text, tokens = encoding.text, encoding.tokens
         paragraphs = decoding.paragraph_starts(text, tokens)
         lowered = text.lower()
         found: list[list[Detection]] = [[] for _ in settings]
         phrases: list[tuple[int, int, int, int]] | None = None
-        filtering = self.span_filter is not None and any(params.min_support > 0 for params in settings)
-        seen: list[tuple[int, FloatArray]] = []  # the blocks' token probabilities, for the span filter
-        for block, (block_windows, probs) in enumerate(_recorded(encoding.blocks, seen) if filtering else encoding.blocks):
+        for block, (block_windows, probs) in enumerate(encoding.blocks):
             offset = block_windows[0].start
             for params, detections in zip(settings, found, strict=True):
                 runs = [(first + offset, last + offset) for first, last in decoding.token_runs(probs[:, 0], params)]
@@ -333,8 +286,8 @@ class Analyzer:
                             phrases = tokens.with_token_ranges(decoding.repeated_phrases(text))
                         encoding.cache[key] = self._repeated_phrases(block_windows, probs, encoding, phrases, lowered)
                     detections += [d for d in encoding.cache[key] if d.span_probability >= params.repetition]
-        if filtering:
-            all_probs = _token_probabilities(len(tokens), seen)
+        if self._filter is not None and any(params.min_support > 0 for params in settings):
+            all_probs = encoding.token_probabilities()
             found = [self._supported(detections, tokens, all_probs, params.min_support)
                      for params, detections in zip(settings, found, strict=True)]
         return found
@@ -343,9 +296,9 @@ class Analyzer:
         self, detections: list[Detection], tokens: Tokens, probs: FloatArray, min_support: float
     ) -> list[Detection]:
         """The ``detections`` of a text whose support by the span filter reaches ``min_support``."""
-        if self.span_filter is None or min_support <= 0 or not detections:
+        if self._filter is None or min_support <= 0 or not detections:
             return detections
-        support = self.span_filter.support(span_filter.features(detections, tokens, probs))
+        support = self._filter.support(span_filter.features(detections, tokens, probs))
         return [d for d, s in zip(detections, support, strict=True) if s >= min_support]
 
     def _technique_runs(
@@ -393,41 +346,33 @@ class Analyzer:
         pooled = np.stack([self._pool(block_windows, first, last) for _, _, first, last in spans])
         features = decoding.span_features(encoding.text, encoding.tokens, [(s, e) for s, e, _, _ in spans],
                                           lowered=lowered)
-        probs, none = decoding.technique_probabilities(pooled, features, self.head)
+        probs, none = decoding.technique_probabilities(pooled, features, self._head)
         return [Detection(s, e, p, t, float(n))
                 for (s, e, _, _), p, t, n in zip(spans, span_probabilities, probs, none, strict=True)]
 
-    # ------------------------------------------------------------ internals
-
-    @property
-    def n_channels(self) -> int:
-        """Token probabilities per piece: 1 (any technique) for a 0.1 model, else 1 + 14."""
-        shape = self.session.get_outputs()[0].shape
-        return int(shape[-1]) if len(shape) == 3 else 1
-
     @property
     def _width(self) -> int:
-        return int(self.session.get_outputs()[1].shape[-1])
+        return int(self._session.get_outputs()[1].shape[-1])
 
     def _spans(
         self, text: str, settings: Sequence[DecodingParams]
     ) -> tuple[list[list[Span]], list[tuple[int, int]]]:
         """The labelled spans of ``text`` at each of the ``settings``, and the first setting's
         sentence evidence (see ``decoding.evidence_ranges``)."""
-        encoding = self.encode(text)
-        threshold = settings[0].sentence_evidence
-        seen: list[tuple[int, FloatArray]] = []
-        if threshold < decoding.DISABLED:
-            encoding = replace(encoding, blocks=_recorded(encoding.blocks, seen))
-        decoded = self.decode_settings(encoding, settings)
+        encoding = self._encode(text)
+        decoded = self._decode_settings(encoding, settings)
         spans = [decoding.distinct([span for found in detections for span in found.labelled(params)])
                  for params, detections in zip(settings, decoded, strict=True)]
-        if not seen:
+        threshold = settings[0].sentence_evidence
+        if threshold >= decoding.DISABLED:
             return spans, []
-        return spans, decoding.evidence_ranges(encoding.tokens, _token_probabilities(len(encoding.tokens), seen), threshold)
+        return spans, decoding.evidence_ranges(encoding.tokens, encoding.token_probabilities(), threshold)
 
-    def _encode(self, tokens: Tokens, cut_points: np.ndarray) -> Iterator[tuple[list[_Window], FloatArray]]:
-        """Per block of the text: its windows' hidden states and the stitched token probabilities."""
+    def _blocks(
+        self, tokens: Tokens, cut_points: np.ndarray, computed: list[tuple[int, FloatArray]]
+    ) -> Iterator[Block]:
+        """Per block of the text: its windows' hidden states and the stitched token probabilities,
+        which are also appended to ``computed`` with the block's first token."""
         size = int(self.config["window_tokens"]) - 2
         stride = int(self.config["inference_stride"])
         for block_start, block_end in blocks(len(tokens), cut_points, int(self.config["block_tokens"])):
@@ -440,7 +385,9 @@ class Analyzer:
                     window_probs.append(p[: end - start])
                     block_windows.append(_Window(start, end, h[: end - start]))
             local = [(s - block_start, e - block_start) for s, e in ranges]
-            yield block_windows, decoding.stitch(window_probs, local, block_end - block_start)
+            stitched = decoding.stitch(window_probs, local, block_end - block_start)
+            computed.append((block_start, stitched))
+            yield block_windows, stitched
 
     def _run(self, tokens: Tokens, ranges: Sequence[tuple[int, int]]) -> tuple[FloatArray, FloatArray]:
         width = max(end - start for start, end in ranges) + 2
@@ -449,7 +396,7 @@ class Analyzer:
         for row, (start, end) in enumerate(ranges):
             ids[row, : end - start + 2] = [self._cls, *tokens.ids[start:end], self._sep]
             mask[row, : end - start + 2] = 1
-        session = getattr(self._worker, "session", self.session)
+        session = getattr(self._worker, "session", self._session)
         probs, hidden = session.run(None, {"input_ids": ids, "attention_mask": mask})
         if probs.ndim == 2:  # a 0.1 model: only the "any technique" channel
             probs = probs[..., None]
@@ -461,6 +408,50 @@ class Analyzer:
         start = min(max(first - window.start, 0), window.end - window.start - 1)
         end = max(min(last - window.start, window.end - window.start), start + 1)
         return decoding.pool(window.hidden, start, end)
+
+
+class Internals:
+    """The steps inside ``Analyzer.analyze``, one at a time: internal, not the public API.
+
+    Its users are the tuning code, ``calibration`` (threshold search) and ``crossval`` (the
+    yardstick), with the server's worker pool, ``benchmarks/`` and the tests. Nothing else
+    reaches an Analyzer's private hooks, so they change here, in one place, without notice.
+    """
+
+    def __init__(self, analyzer: Analyzer) -> None:
+        self.analyzer = analyzer
+
+    def encode(self, text: str) -> Encoding:
+        """Run the encoder over ``text``. Blocks are computed lazily as they are iterated."""
+        return self.analyzer._encode(text)
+
+    def decode(self, encoding: Encoding, params: DecodingParams) -> list[Detection]:
+        """The spans of an encoding at the given parameters, classified but not yet labelled."""
+        return self.analyzer._decode_settings(encoding, [params])[0]
+
+    def detect(self, text: str, params: DecodingParams | None = None) -> list[Detection]:
+        """Spans found in ``text`` with their technique probabilities, before labelling."""
+        return self.decode(self.encode(text), params or self.analyzer.params)
+
+    @property
+    def n_channels(self) -> int:
+        """Token probabilities per piece: 1 (any technique) for a 0.1 model, else 1 + 14."""
+        shape = self.analyzer._session.get_outputs()[0].shape
+        return int(shape[-1]) if len(shape) == 3 else 1
+
+    def run_on_one_core(self) -> None:
+        """From now on, analyses on the calling thread run the model on one core: for the
+        threads of a worker pool that keeps several analyses going at once."""
+        self.analyzer._run_on_one_core()
+
+    @property
+    def session(self) -> Any:
+        """The ONNX Runtime session; benchmarks swap in one made with other options."""
+        return self.analyzer._session
+
+    @session.setter
+    def session(self, session: Any) -> None:
+        self.analyzer._session = session
 
 
 def _session(onnx_path: Path, threads: int) -> Any:
@@ -481,7 +472,7 @@ def default_analyzer() -> Analyzer:
     return Analyzer()
 
 
-def analyze(text: str, *, sensitivity: str | None = None) -> Analysis:
+def analyze(text: str, *, sensitivity: Sensitivity | None = None) -> Analysis:
     """Analyse one text with the shipped model, at ``sensitivity`` (low, balanced or high;
     default balanced)."""
     return default_analyzer().analyze(text, sensitivity=sensitivity)

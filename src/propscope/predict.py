@@ -11,8 +11,8 @@ import numpy as np
 
 from propscope import ptc, techniques
 from propscope.analysis import Analysis
-from propscope.decoding import DecodingParams
-from propscope.model import Analyzer, Detection
+from propscope.decoding import DecodingParams, Detection
+from propscope.model import Analyzer
 from propscope.text import line_bounds
 
 

@@ -48,9 +48,9 @@ class PropagandaTagger:
     """Finds propaganda technique spans in a Doc with a propscope model, loaded once."""
 
     def __init__(self, *, name: str = "propscope", sensitivity: str = "balanced", model: Path | None = None) -> None:
-        check_sensitivity(sensitivity, option=f"the {name} component's sensitivity")
+        checked = check_sensitivity(sensitivity, option=f"the {name} component's sensitivity")
         self.name = name
-        self.analyzer = Analyzer(model, sensitivity=sensitivity)
+        self.analyzer = Analyzer(model, sensitivity=checked)
 
     def __call__(self, doc: Doc) -> Doc:
         spans: dict[str, SpacySpan] = {}

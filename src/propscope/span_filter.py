@@ -17,17 +17,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from propscope.decoding import REPETITION, FloatArray
+from propscope.decoding import REPETITION, Detection, FloatArray
 from propscope.techniques import TECHNIQUES
 from propscope.text import Tokens
-
-if TYPE_CHECKING:
-    from propscope.model import Detection
 
 _CONTEXT_TOKENS = 3  # the tokens on either side whose probability says whether a span is cut short
 _ARTICLE_LEVEL = 0.3  # the article's share of tokens at least this likely to be inside a span

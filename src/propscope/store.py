@@ -21,7 +21,7 @@ from typing import Any
 
 from propscope import techniques
 from propscope.analysis import Analysis, Source
-from propscope.errors import InputError, MissingExtra
+from propscope.errors import InputError, MissingExtra, storage_error
 
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = []
 migration = MIGRATIONS.append
@@ -160,13 +160,18 @@ class Library:
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
-        self.conn.execute("BEGIN IMMEDIATE")
+        """One transaction; a full disk, a read-only file or a lock held too long is a ``StorageError``."""
         try:
-            yield self.conn
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
-        self.conn.execute("COMMIT")
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.conn
+                self.conn.execute("COMMIT")
+            except BaseException:
+                if self.conn.in_transaction:
+                    self.conn.execute("ROLLBACK")
+                raise
+        except sqlite3.OperationalError as exc:
+            raise storage_error(self.path, exc) from None
 
     def _migrate(self) -> None:
         with self._write() as conn:

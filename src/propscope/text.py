@@ -198,3 +198,22 @@ def line_cut_points(text: str, tokens: Tokens) -> npt.NDArray[np.int64]:
     """Token indices at which a new line begins: safe places to cut a long text."""
     starts = np.asarray([start for start, _ in line_bounds(text)[1:]], dtype=np.int64)
     return np.unique(np.searchsorted(tokens.char_spans[:, 0], starts, side="left"))
+
+
+def carry_over(source: Tokens, values: np.ndarray, target: Tokens) -> np.ndarray:
+    """Per-token values of one tokenization of a text carried to another of the same text: each
+    target token takes the mean of the source tokens it overlaps, weighted by the characters they
+    share; NaN where it shares none."""
+    length = int(max(source.char_spans.max(initial=0), target.char_spans.max(initial=0)))
+    per_char = np.zeros((length + 1, values.shape[1]), dtype=np.float64)
+    covered = np.zeros(length + 1, dtype=np.float64)
+    for (start, end), row in zip(source.char_spans.tolist(), values, strict=True):
+        per_char[start:end] = row
+        covered[start:end] = 1.0
+    value_sums = np.concatenate([np.zeros((1, values.shape[1])), per_char.cumsum(0)])
+    covered_sums = np.concatenate([[0.0], covered.cumsum()])
+    starts, ends = target.char_spans[:, 0], target.char_spans[:, 1]
+    shared = (covered_sums[ends] - covered_sums[starts])[:, None]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        carried = (value_sums[ends] - value_sums[starts]) / shared
+    return np.where(shared > 0, carried, np.nan).astype(np.float32)

@@ -17,23 +17,22 @@ targets.
 
 from __future__ import annotations
 
-import hashlib
-import importlib.util
-import json
 import random
 import time
-import tomllib
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from propscope import datasets, decoding, environment, ptc, techniques
+from propscope import decoding, environment
+from propscope.datasets import Corpus, data_digest, load_corpus
 from propscope.errors import InputError, MissingExtra
-from propscope.text import Tokens, load_tokenizer, tokenize
+from propscope.recipe import encoder_dir
+from propscope.targets import TrainingArticle, epoch_batches, prepare, special_ids
+from propscope.text import Tokens, carry_over, load_tokenizer, tokenize
 from propscope.text import windows as text_windows
 
 try:
@@ -45,160 +44,10 @@ except ImportError as exc:  # pragma: no cover - depends on the install
         "training needs torch and transformers: pip install 'propscope[train]'"
     ) from exc
 
-DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "minilm.toml"
 NEGATIVE_THRESHOLD = 0.3
-SHORT_WINDOW = 64  # tokens; windows this short are batched apart from full ones
-TEACHER_FOLDER = ".teachers/all-mpnet-base-v2"  # where `make teacher` puts the base-size encoder
 
 
-# ---------------------------------------------------------------- config
-
-
-_TOML_KINDS = {bool: "true or false", int: "a whole number", float: "a number", str: "quoted text", list: "a list"}
-
-
-def load_config(path: Path, overrides: Sequence[str] = ()) -> dict[str, dict[str, Any]]:
-    """Read a TOML recipe and apply ``section.key=value`` overrides (values parsed as TOML)."""
-    try:
-        config = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such config file") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise InputError(f"{path}: not valid TOML ({exc})") from None
-    for override in overrides:
-        dotted, sep, raw = override.partition("=")
-        section, dot, key = dotted.partition(".")
-        if not sep or not dot or section not in config or key not in config[section]:
-            raise InputError(
-                f"--set {override!r}: expected section.key=value with a key the config has"
-            )
-        try:
-            value = tomllib.loads(f"value = {raw}")["value"]
-        except tomllib.TOMLDecodeError:
-            raise InputError(f"--set {override!r}: {raw!r} is not a TOML value (quote text: {dotted}=\"...\")") from None
-        default = config[section][key]
-        if type(value) is not type(default) and not (type(default) is float and type(value) is int):
-            raise InputError(f"--set {override!r}: {dotted} takes {_TOML_KINDS.get(type(default), 'a TOML value')}, "
-                             f"like {json.dumps(default)}")
-        config[section][key] = value
-    return config
-
-
-def encoder_dir(name: str) -> Path:
-    """Folder of the pretrained encoder: a folder path, or a PyPI package with a model/ folder."""
-    if Path(name).is_dir():
-        return Path(name)
-    if "/" in name or "\\" in name:
-        raise InputError(f"{name}: no such encoder folder" + (
-            " (`make teacher` puts all-mpnet-base-v2 there)" if name.rstrip("/").endswith(TEACHER_FOLDER) else ""))
-    spec = importlib.util.find_spec(name.replace("-", "_"))
-    if spec is None or spec.origin is None:
-        raise MissingExtra(f"the encoder package {name} is not installed: pip install {name}")
-    return Path(spec.origin).parent / "model"
-
-
-# ---------------------------------------------------------------- data
-
-
-@dataclass
-class TrainingArticle:
-    """A text tokenized, with its per-token targets and its distinct gold spans."""
-
-    article_id: str
-    text: str
-    tokens: Tokens
-    targets: np.ndarray  # (n_tokens, N_CHANNELS) float32: inside any span, then inside each technique
-    loss_targets: np.ndarray  # what the token loss trains towards: the targets, or blended with a teacher's
-    loss_mask: np.ndarray  # (n_tokens,) float32, 0 inside a span whose technique has no PTC label
-    weight: float  # loss weight of the text's source
-    span_tokens: np.ndarray  # (n_spans, 2) token [first, last)
-    span_targets: np.ndarray  # (n_spans, N_CLASSES) label distribution
-    span_features: np.ndarray  # (n_spans, N_FEATURES)
-    repeated: np.ndarray  # (n, 2) token [first, last) of repeated phrases that touch no span
-
-
-def prepare(annotated: datasets.AnnotatedText, tokenizer: Any, weight: float = 1.0) -> TrainingArticle:
-    text = annotated.text
-    tokens = tokenize(tokenizer, text)
-    targets = np.zeros((len(tokens), decoding.N_CHANNELS), dtype=np.float32)
-    loss_mask = np.ones(len(tokens), dtype=np.float32)
-    labels: dict[tuple[int, int], set[int]] = {}
-    for row in annotated.rows:
-        first, last = tokens.token_range(row.start, row.end)
-        technique = techniques.index(row.technique)
-        targets[first:last, 0] = 1.0
-        targets[first:last, 1 + technique] = 1.0
-        labels.setdefault((row.start, row.end), set()).add(technique)
-    for start, end in annotated.masked:
-        first, last = tokens.token_range(start, end)
-        loss_mask[first:last] = np.minimum(loss_mask[first:last], 1.0 - targets[first:last, 0])
-    spans = sorted(labels)
-    span_targets = np.zeros((len(spans), decoding.N_CLASSES), dtype=np.float32)
-    for i, span in enumerate(spans):
-        span_targets[i, sorted(labels[span])] = 1.0 / len(labels[span])
-    touched = targets[:, 0] + (1.0 - loss_mask)
-    repeated = [
-        tokens.token_range(start, end) for start, end in decoding.repeated_phrases(text)
-    ]
-    repeated = [(first, last) for first, last in repeated if last > first and not touched[first:last].any()]
-    return TrainingArticle(
-        article_id=annotated.text_id,
-        text=text,
-        tokens=tokens,
-        targets=targets,
-        loss_targets=targets,
-        loss_mask=loss_mask,
-        weight=weight,
-        span_tokens=np.asarray([tokens.token_range(s, e) for s, e in spans], dtype=np.int64).reshape(-1, 2),
-        span_targets=span_targets,
-        span_features=decoding.span_features(text, tokens, spans),
-        repeated=np.asarray(repeated, dtype=np.int64).reshape(-1, 2),
-    )
-
-
-def _special_ids(tokenizer: Any) -> tuple[int, int]:
-    """The tokens the encoder's tokenizer wraps a text in: [CLS] and [SEP], or <s> and </s>."""
-    bare = tokenizer.encode("a", add_special_tokens=False).ids
-    wrapped = tokenizer.encode("a", add_special_tokens=True).ids
-    if len(wrapped) != len(bare) + 2 or wrapped[1:-1] != bare:
-        raise InputError("the encoder's tokenizer does not wrap a text in one start and one end token "
-                         "(like [CLS] ... [SEP] or <s> ... </s>)")
-    return int(wrapped[0]), int(wrapped[-1])
-
-
-def split_articles(ids: Sequence[str], fraction: float, seed: int) -> tuple[list[str], list[str]]:
-    """A seeded split by article: (train ids, validation ids); none held out at fraction 0."""
-    shuffled = sorted(ids)
-    random.Random(seed).shuffle(shuffled)
-    n_validation = max(1, round(len(shuffled) * fraction)) if fraction > 0 else 0
-    return sorted(shuffled[n_validation:]), sorted(shuffled[:n_validation])
-
-
-def epoch_windows(
-    articles: Sequence[TrainingArticle], content_tokens: int, rng: random.Random
-) -> list[tuple[int, int, int]]:
-    """(article index, start, end) windows of whole articles, at a fresh random offset."""
-    result = []
-    for index, article in enumerate(articles):
-        n = len(article.tokens)
-        offset = rng.randrange(content_tokens)
-        starts = {max(0, min(s, n - content_tokens)) for s in range(-offset, n, content_tokens)}
-        result += [(index, s, min(n, s + content_tokens)) for s in sorted(starts)]
-    rng.shuffle(result)
-    return result
-
-
-def epoch_batches(
-    articles: Sequence[TrainingArticle], content_tokens: int, batch_size: int, rng: random.Random
-) -> list[list[tuple[int, int, int]]]:
-    """The windows of one epoch in batches; short windows (whole short texts) are batched
-    together, so that they are not padded to the length of an article's window."""
-    windows = epoch_windows(articles, content_tokens, rng)
-    short = [w for w in windows if w[2] - w[1] <= SHORT_WINDOW]
-    full = [w for w in windows if w[2] - w[1] > SHORT_WINDOW]
-    batches = [group[i : i + batch_size] for group in (full, short) for i in range(0, len(group), batch_size)]
-    rng.shuffle(batches)
-    return batches
+# ---------------------------------------------------------------- batches
 
 
 @dataclass
@@ -363,39 +212,6 @@ class _Exported(nn.Module):
 # ---------------------------------------------------------------- training loop
 
 
-@dataclass
-class Corpus:
-    """The PTC folder read once and split by article, and the extra sources with their weights."""
-
-    articles: dict[str, str]
-    labels: list[ptc.LabelledSpan]
-    train_ids: list[str]
-    validation_ids: list[str]
-    extra: list[tuple[list[datasets.AnnotatedText], float]] = field(default_factory=list)
-
-    def training_texts(self) -> list[tuple[datasets.AnnotatedText, float]]:
-        """The training articles (weight 1) and every extra text with its source's weight."""
-        grouped = ptc.by_article(self.labels)
-        texts = [(datasets.AnnotatedText(i, self.articles[i], tuple(grouped.get(i, ()))), 1.0) for i in self.train_ids]
-        return texts + [(text, weight) for source, weight in self.extra for text in source]
-
-
-def load_corpus(data_dir: Path, data_cfg: Mapping[str, Any]) -> Corpus:
-    """Read the PTC folder and the recipe's extra sources (paths relative to ``data_dir``)."""
-    articles = ptc.read_articles(data_dir / "articles")
-    labels = ptc.read_labels(data_dir / "labels-flc.tsv")
-    ptc.check_in_range(labels, articles, name=str(data_dir / "labels-flc.tsv"))
-    train_ids, validation_ids = split_articles(
-        list(articles), float(data_cfg["validation_fraction"]), int(data_cfg["split_seed"])
-    )
-    sources, weights = list(data_cfg.get("extra", [])), list(data_cfg.get("extra_weights", []))
-    if len(sources) != len(weights):
-        raise InputError(f"data.extra names {len(sources)} sources but data.extra_weights gives {len(weights)} weights")
-    extra = [(datasets.read_source(data_dir / path), float(weight))
-             for path, weight in zip(sources, weights, strict=True) if float(weight) > 0]
-    return Corpus(articles, labels, train_ids, validation_ids, extra)
-
-
 def _token_loss(logits: torch.Tensor, batch: Batch, technique_weight: float) -> torch.Tensor:
     """Weighted binary cross-entropy of the "any technique" channel, plus ``technique_weight``
     times the mean over the technique channels."""
@@ -444,7 +260,7 @@ def fit(
     device = training_device(str(config["train"].get("device", "cpu")))
     texts = [text.text for text, _ in corpus.training_texts()]
     taught_tokens = [tokenize(tokenizer, text) for text in texts]
-    probabilities = token_probabilities(teacher.to(device), taught_tokens, _special_ids(tokenizer),
+    probabilities = token_probabilities(teacher.to(device), taught_tokens, special_ids(tokenizer),
                                         int(config["model"]["window_tokens"]) - 2,
                                         int(config["model"]["inference_stride"]), int(config["train"]["batch_size"]))
     del teacher  # its memory is free again before the student trains
@@ -493,25 +309,6 @@ def token_probabilities(
     return [total / np.maximum(count, 1) for total, count in zip(sums, counts, strict=True)]
 
 
-def carry_over(source: Tokens, values: np.ndarray, target: Tokens) -> np.ndarray:
-    """Per-token values of one tokenization of a text carried to another of the same text: each
-    target token takes the mean of the source tokens it overlaps, weighted by the characters they
-    share; NaN where it shares none."""
-    length = int(max(source.char_spans.max(initial=0), target.char_spans.max(initial=0)))
-    per_char = np.zeros((length + 1, values.shape[1]), dtype=np.float64)
-    covered = np.zeros(length + 1, dtype=np.float64)
-    for (start, end), row in zip(source.char_spans.tolist(), values, strict=True):
-        per_char[start:end] = row
-        covered[start:end] = 1.0
-    value_sums = np.concatenate([np.zeros((1, values.shape[1])), per_char.cumsum(0)])
-    covered_sums = np.concatenate([[0.0], covered.cumsum()])
-    starts, ends = target.char_spans[:, 0], target.char_spans[:, 1]
-    shared = (covered_sums[ends] - covered_sums[starts])[:, None]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        carried = (value_sums[ends] - value_sums[starts]) / shared
-    return np.where(shared > 0, carried, np.nan).astype(np.float32)
-
-
 def _fit(
     config: Mapping[str, Mapping[str, Any]],
     corpus: Corpus,
@@ -558,7 +355,7 @@ def _fit(
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: min((step + 1) / warmup, max(0.0, (total_steps - step) / max(1, total_steps - warmup)))
     )
-    cls_id, sep_id = _special_ids(tokenizer)
+    cls_id, sep_id = special_ids(tokenizer)
     span_weight = float(train_cfg["span_loss_weight"])
     technique_weight = float(train_cfg["technique_loss_weight"])
     log: list[dict[str, Any]] = []
@@ -653,7 +450,7 @@ def export(
     """Write ONNX and the span head, tune decoding on validation articles (or take it from the
     config, and ``span_filter`` from a cross-validation), write the card."""
     from propscope import model_card
-    from propscope.calibration import build_model_folder
+    from propscope.model_folder import build_model_folder
 
     model_cfg = config["model"]
     source = encoder_dir(model_cfg["encoder"])
@@ -703,18 +500,6 @@ def fingerprint(model_dir: Path, corpus: Corpus) -> dict[str, Any]:
     ids = sorted(corpus.articles)[:FINGERPRINT_ARTICLES]
     encoded = calibration.encode_articles(analyzer, {i: corpus.articles[i] for i in ids})
     return {"articles": ids, "figures": calibration.measure(encoded, corpus.labels, analyzer.settings)}
-
-
-def data_digest(data_dir: Path) -> str:
-    """sha256 over a source: a folder's label files and every article, in name order, or a file."""
-    if not data_dir.is_dir():
-        return hashlib.sha256(data_dir.read_bytes()).hexdigest()
-    digest = hashlib.sha256()
-    labels = [data_dir / name for name in ("labels-flc.tsv", datasets.UNMAPPED_LABELS) if (data_dir / name).is_file()]
-    for path in [*labels, *sorted((data_dir / "articles").glob("article*.txt"))]:
-        digest.update(path.name.encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()
 
 
 def _export_onnx(model: TaggerModel, path: Path) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from propscope import environment
-from propscope.model import Analyzer
+from propscope.model import Analyzer, Internals
 from tests.conftest import CALM, PROPAGANDA, WAR_REPORT
 
 FINGERPRINT = Path(__file__).resolve().parent / "propscope-minilm.npz"
@@ -20,7 +20,7 @@ TEXTS = {"WAR_REPORT": WAR_REPORT, "PROPAGANDA": PROPAGANDA, "CALM": CALM}
 
 
 def token_probabilities(analyzer: Analyzer, text: str) -> np.ndarray:
-    return analyzer.encode(text).materialized().token_probabilities()
+    return Internals(analyzer).encode(text).materialized().token_probabilities()
 
 
 if __name__ == "__main__":

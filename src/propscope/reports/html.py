@@ -10,7 +10,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from propscope import techniques
 from propscope.analysis import Analysis, Span
 from propscope.reports.charts import bar_chart
-from propscope.reports.terminal import score_reading, sentence_summary
+from propscope.reports.words import score_reading, sentence_summary
 
 TEMPLATES = PackageLoader("propscope.reports", "templates")
 _ENV = Environment(

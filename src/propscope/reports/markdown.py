@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from propscope import techniques
 from propscope.analysis import Analysis
-from propscope.reports.terminal import score_reading, sentence_summary
+from propscope.reports.words import score_reading, sentence_summary
 
 QUOTE_CHARS = 120
 

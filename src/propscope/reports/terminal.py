@@ -12,30 +12,10 @@ from rich.text import Text
 
 from propscope import techniques
 from propscope.analysis import Analysis
+from propscope.reports.words import score_reading, sentence_summary
 
 SNIPPET_CHARS = 70
 EVIDENCE_STYLE = "underline"  # a sentence marked by the model's evidence alone
-
-
-def score_reading(score: float) -> str:
-    """The article score in plain words."""
-    if score < 0.2:
-        return "little or no propaganda found"
-    if score < 0.45:
-        return "some propaganda techniques"
-    if score < 0.7:
-        return "many propaganda techniques"
-    return "propaganda throughout"
-
-
-def sentence_summary(analysis: Analysis) -> str:
-    """The spans, the sentences they lie in, and the sentences marked by the model's evidence alone."""
-    with_spans = sum(bool(sentence.techniques) for sentence in analysis.sentences)
-    spans = "1 span" if len(analysis.spans) == 1 else f"{len(analysis.spans)} spans"
-    summary = f"{spans} in {with_spans} of {len(analysis.sentences)} sentences"
-    if evidence := sum(sentence.evidence for sentence in analysis.sentences):
-        summary += f", and signs of a technique without a sure span in {evidence} more"
-    return summary
 
 
 def _snippet(text: str) -> str:

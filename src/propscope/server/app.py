@@ -33,12 +33,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from propscope import ingest, techniques
 from propscope._version import __version__
 from propscope.analysis import Analysis, Source
-from propscope.decoding import check_sensitivity
-from propscope.errors import FetchError, InputError, PropscopeError
-from propscope.model import Analyzer
+from propscope.decoding import Sensitivity, check_sensitivity
+from propscope.errors import FetchError, InputError, PropscopeError, StorageError
+from propscope.library import lookup, store
+from propscope.model import Analyzer, Internals
 from propscope.reports import html as html_report
 from propscope.reports.charts import bar_chart, stacked_bar_chart
-from propscope.reports.terminal import score_reading, sentence_summary
+from propscope.reports.words import score_reading, sentence_summary
 from propscope.server.runtime import InferenceQueue, Metrics, QueueFull
 from propscope.server.schemas import AnalysisOut, AnalyzeRequest, BatchRequest, SummaryOut, TechniqueOut, problems
 from propscope.store import Library
@@ -65,7 +66,16 @@ class Settings:
     queue_limit: int = 32
     fetch_timeout_s: float = 15.0
     analysis_timeout_s: float = 120.0
-    sensitivity: str = "balanced"  # when a request names none
+    sensitivity: Sensitivity = "balanced"  # when a request names none
+
+
+def _status_of(exc: PropscopeError) -> tuple[int, str]:
+    """The HTTP status and title of a library error: the input's fault, the storage's, or the server's."""
+    if isinstance(exc, (InputError, FetchError)):
+        return 422, "Cannot analyse this input"
+    if isinstance(exc, StorageError):
+        return (503, "Library unavailable") if exc.problem == "locked" else (507, "Insufficient storage")
+    return 500, "Server error"
 
 
 class Problem(Exception):
@@ -122,7 +132,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     library_lock = threading.Lock()
     # Several workers each run the model on one core; a single worker uses every core for its text.
     queue = InferenceQueue(workers=settings.workers, limit=settings.queue_limit,
-                           initializer=analyzer.run_on_one_core if settings.workers > 1 else None)
+                           initializer=Internals(analyzer).run_on_one_core if settings.workers > 1 else None)
     metrics = Metrics(queue)
 
     @asynccontextmanager
@@ -148,12 +158,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         with library_lock:
             return function(library)
 
-    async def analyse(article: ingest.Article, name: str, sensitivity: str | None = None) -> tuple[int, Analysis]:
+    async def analyse(article: ingest.Article, name: str, sensitivity: Sensitivity | None = None) -> tuple[int, Analysis]:
         if len(article.text) > settings.max_text_chars:
             raise Problem(413, "Text too long",
                           f"{name}: {len(article.text)} characters; the limit is {settings.max_text_chars}")
         chosen = sensitivity or analyzer.sensitivity
-        cached = stored(lambda lib: lib.cached(article.text, analyzer.info.sha256, chosen, analyzer.decoder))
+        cached = stored(lambda lib: lookup(lib, analyzer, article, chosen))
         if cached is not None:
             return cached.id, cached.analysis
 
@@ -169,7 +179,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             raise Problem(503, "Busy", "the analysis queue is full; retry shortly", {"Retry-After": "2"}) from None
         except TimeoutError:
             raise Problem(504, "Analysis timed out", f"{name}: no result within {settings.analysis_timeout_s:g} s") from None
-        return stored(lambda lib: lib.put(analysis, analyzer.decoder)), analysis
+        return stored(lambda lib: store(lib, analyzer, analysis)), analysis
 
     async def article_from(text: str | None, url: str | None) -> tuple[ingest.Article, str]:
         if url:
@@ -212,8 +222,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.exception_handler(PropscopeError)
     async def on_propscope_error(request: Request, exc: PropscopeError) -> Response:
-        status = 422 if isinstance(exc, (InputError, FetchError)) else 500
-        return _error(request, status, "Cannot analyse this input" if status == 422 else "Server error", str(exc))
+        status, title = _status_of(exc)
+        return _error(request, status, title, str(exc), {"Retry-After": "5"} if status == 503 else None)
 
     @app.exception_handler(RequestValidationError)
     async def on_validation(request: Request, exc: RequestValidationError) -> Response:
@@ -239,7 +249,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # ------------------------------------------------------------ API
 
     always = (400, 401, 413, 422)
-    analysing = problems(*always, 503, 504)
+    analysing = problems(*always, 503, 504, 507)
 
     @app.post("/api/v1/analyze", response_model=AnalysisOut, tags=["analysis"], responses=analysing)
     async def api_analyze(body: AnalyzeRequest) -> dict[str, Any]:
@@ -309,7 +319,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             article, name = await article_from(text if text.strip() else None, url.strip() or None)
             analysis_id, _ = await analyse(article, name, check_sensitivity(sensitivity) if sensitivity else None)
         except (PropscopeError, Problem) as exc:
-            status = exc.status if isinstance(exc, Problem) else 422
+            status = exc.status if isinstance(exc, Problem) else _status_of(exc)[0]
             return templates.TemplateResponse(request, "index.html", {
                 "error": str(exc), "text": text, "url": url, "sensitivity": sensitivity or analyzer.sensitivity,
                 "settings": analyzer.settings}, status_code=status)

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import BaseModel, Field, model_validator
 
-Sensitivity = Literal["low", "balanced", "high"]
+from propscope.decoding import Sensitivity
 
 
 class AnalyzeRequest(BaseModel):

@@ -22,15 +22,16 @@ import socket
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from propscope import tables, techniques
 from propscope.analysis import Analysis, ModelInfo, Source, Span
-from propscope.decoding import check_sensitivity
-from propscope.errors import InputError, MissingExtra, ModelError
+from propscope.batch import Summary
+from propscope.decoding import Sensitivity, check_sensitivity
+from propscope.errors import InputError, MissingExtra, ModelError, storage_error
 from propscope.ingest import Record, jsonl_records, row_record
 from propscope.model import Analyzer, model_sha256, shipped_model_dir
 
@@ -56,23 +57,6 @@ class Shard:
     @property
     def kind(self) -> str:
         return SHARD_SUFFIXES[self.path.suffix.lower()]
-
-
-@dataclass
-class CorpusSummary:
-    """What a corpus run did, and the sources with the highest mean score in the output."""
-
-    articles: int = 0
-    errors: int = 0
-    shards_done: int = 0
-    shards_skipped: int = 0
-    seconds: float = 0.0
-    top_sources: list[tuple[str, int, float]] = field(default_factory=list)
-    error_examples: list[str] = field(default_factory=list)
-
-    @property
-    def per_second(self) -> float:
-        return self.articles / self.seconds if self.seconds else 0.0
 
 
 def _pyarrow() -> Any:
@@ -209,7 +193,7 @@ class AnalyzeBatch:
     """Record rows in, result rows out. One instance per worker loads the model once."""
 
     def __init__(self, model_dir: str | None = None, expected_sha256: str | None = None, threads: int = 1,
-                 sensitivity: str = "balanced") -> None:
+                 sensitivity: Sensitivity = "balanced") -> None:
         self.analyzer = Analyzer(Path(model_dir) if model_dir else None, threads=threads, sensitivity=sensitivity)
         if expected_sha256 and self.analyzer.info.sha256 != expected_sha256:
             raise ModelError(f"{self.analyzer.model_dir}: this worker's model (sha256 "
@@ -255,7 +239,7 @@ def result_schema() -> pa.Schema:
 class ShardWriter:
     """Collects result rows in input order and writes each shard when its last row has arrived."""
 
-    def __init__(self, out: Path, shards: Sequence[Shard], summary: CorpusSummary) -> None:
+    def __init__(self, out: Path, shards: Sequence[Shard], summary: Summary) -> None:
         self.out = out
         self.by_input = {str(shard.path): shard for shard in shards}
         self.summary = summary
@@ -310,8 +294,11 @@ def write_shard(out: Path, shard: Shard, results: pa.Table) -> None:
     articles = results.select(articles_schema.names).cast(articles_schema).replace_schema_metadata(metadata)
     for table, target in ((spans, spans_path(out, shard.name)), (articles, articles_path(out, shard.name))):
         partial = target.with_name(f".{target.name}.partial")
-        pa.parquet.write_table(table, partial)
-        os.replace(partial, target)
+        try:
+            pa.parquet.write_table(table, partial)
+            os.replace(partial, target)
+        except OSError as exc:  # pyarrow's IO errors are OSErrors too
+            raise storage_error(target, exc) from None
 
 
 def input_of(articles_file: Path) -> Path:
@@ -332,25 +319,25 @@ def run(
     engine: str = "local",
     ray_address: str | None = None,
     model_dir: Path | None = None,
-    progress: Callable[[CorpusSummary], None] | None = None,
+    progress: Callable[[Summary], None] | None = None,
     encoding: str = "utf-8",
     sensitivity: str = "balanced",
-) -> CorpusSummary:
+) -> Summary:
     """Analyse every shard of ``inputs`` not yet complete in ``out`` with the chosen engine."""
     if engine not in ENGINES:
         raise InputError(f"--engine {engine}: choose one of {', '.join(ENGINES)}")
-    check_sensitivity(sensitivity)
+    sensitivity = check_sensitivity(sensitivity)
     shards = plan(inputs)
     if out.exists() and not out.is_dir():
         raise InputError(f"{out}: a corpus run writes a folder, and this is a file")
     todo = [shard for shard in shards if not is_complete(out, shard)]
-    summary = CorpusSummary(shards_skipped=len(shards) - len(todo))
+    summary = Summary(shards_skipped=len(shards) - len(todo))
     writer = ShardWriter(out, todo, summary)
     started = time.perf_counter()
 
     def take(results: pa.Table) -> None:
         writer.add(results)
-        summary.articles += len(results)
+        summary.done += len(results)
         errors = results.column("error")
         summary.errors += len(results) - errors.null_count
         if errors.null_count < len(results) and len(summary.error_examples) < 5:
@@ -371,7 +358,7 @@ def run(
 
 
 def _run_local(shards: Sequence[Shard], take: Callable[[pa.Table], None], model_dir: Path | None,
-               encoding: str, sensitivity: str) -> None:
+               encoding: str, sensitivity: Sensitivity) -> None:
     analyze = AnalyzeBatch(str(model_dir) if model_dir else None, threads=os.cpu_count() or 1,
                            sensitivity=sensitivity)
     for shard in shards:
