@@ -21,7 +21,7 @@ from propscope import environment, ingest, ptc, reports, scoring, shards
 from propscope._version import __version__
 from propscope.analysis import Analysis
 from propscope.batch import OUTPUT_SUFFIXES, Summary, run_batch
-from propscope.decoding import Sensitivity, check_sensitivity
+from propscope.decoding import SENSITIVITIES, Sensitivity
 from propscope.errors import InputError, PropscopeError
 from propscope.library import analyze_with_library
 from propscope.model import Analyzer, default_analyzer, shipped_model_dir
@@ -115,7 +115,7 @@ model_option = click.option(
     help="Model folder (default: the shipped model).",
 )
 sensitivity_option = click.option(
-    "--sensitivity", default="balanced", show_default=True, metavar="low|balanced|high",
+    "--sensitivity", type=click.Choice(SENSITIVITIES), default="balanced", show_default=True,
     help="low: only spans the model is sure of; balanced: the best F1; high: every plausible candidate.",
 )
 encoding_option = click.option(
@@ -166,12 +166,11 @@ def _library(db: Path | None, no_store: bool = False) -> Library | None:
 @db_option
 @no_store_option
 def analyze(
-    source: str, fmt: str, output: Path | None, sensitivity: str, encoding: str, model_dir: Path | None,
+    source: str, fmt: str, output: Path | None, sensitivity: Sensitivity, encoding: str, model_dir: Path | None,
     db: Path | None, no_store: bool,
 ) -> None:
     """Highlight propaganda techniques in SOURCE: a text or HTML file, a URL, or - for stdin."""
     with reported_errors():
-        sensitivity = check_sensitivity(sensitivity)
         if output is not None:
             _writable(output)
         article = ingest.read(source, encoding=encoding, stdin=sys.stdin.buffer.read() if source == "-" else None)
@@ -199,7 +198,7 @@ def analyze(
 @db_option
 @no_store_option
 def batch(
-    inputs: tuple[Path, ...], output: Path, engine: str, ray_address: str | None, sensitivity: str, encoding: str,
+    inputs: tuple[Path, ...], output: Path, engine: str, ray_address: str | None, sensitivity: Sensitivity, encoding: str,
     model_dir: Path | None, db: Path | None, no_store: bool,
 ) -> None:
     """Analyse every article in INPUT. Re-running continues where the last run stopped.
@@ -212,7 +211,6 @@ def batch(
     per input; complete shards are skipped. Load the results with `propscope library import`.
     """
     with reported_errors():
-        sensitivity = check_sensitivity(sensitivity)
         if output.suffix.lower() in OUTPUT_SUFFIXES:
             if len(inputs) > 1 or engine != "local":
                 raise InputError(f"{output}: a single-file output takes one INPUT and the local engine; "
@@ -249,7 +247,7 @@ def _batch_to_file(input_path: Path, output: Path, encoding: str, analyzer: Anal
 
 
 def _corpus_run(inputs: tuple[Path, ...], output: Path, engine: str, ray_address: str | None, encoding: str,
-                model_dir: Path | None, sensitivity: str) -> None:
+                model_dir: Path | None, sensitivity: Sensitivity) -> None:
     with _rate_progress() as progress:
         task = progress.add_task(f"Analysing ({engine})", total=None, rate="")
 
@@ -286,11 +284,10 @@ def _corpus_run(inputs: tuple[Path, ...], output: Path, engine: str, ray_address
 @encoding_option
 @model_option
 def predict(articles_dir: Path, output: Path, spans_file: Path | None, sentences_file: Path | None,
-            sensitivity: str, encoding: str, model_dir: Path | None) -> None:
+            sensitivity: Sensitivity, encoding: str, model_dir: Path | None) -> None:
     """Find spans in every article<ID>.txt of ARTICLES_DIR and write them in PTC format.
     Unreadable or empty articles are reported and skipped."""
     with reported_errors():
-        sensitivity = check_sensitivity(sensitivity)
         if spans_file is not None and sentences_file is not None:
             raise InputError("--sentences needs the model to find spans; it cannot be used with --spans")
         _writable(output)
@@ -451,7 +448,7 @@ def crossval(data_dir: Path, out_dir: Path, folds: int, seed: int, only: tuple[i
 @click.option("--max-body-bytes", type=int, default=1_000_000, show_default=True)
 @click.option("--queue-limit", type=int, default=32, show_default=True,
               help="Analyses waiting or running before the server answers 503.")
-@click.option("--sensitivity", default="balanced", show_default=True, metavar="low|balanced|high",
+@click.option("--sensitivity", type=click.Choice(SENSITIVITIES), default="balanced", show_default=True,
               help="The setting for requests that name none (the API's sensitivity field, the page's menu).")
 @click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True,
               help="Analyses run at once, one core each (more texts per second under load); 1 gives each "
@@ -459,7 +456,7 @@ def crossval(data_dir: Path, out_dir: Path, folds: int, seed: int, only: tuple[i
 @db_option
 @model_option
 def serve(host: str, port: int, api_key: str | None, allow_private_urls: bool, max_body_bytes: int,
-          queue_limit: int, sensitivity: str, workers: int, db: Path | None, model_dir: Path | None) -> None:
+          queue_limit: int, sensitivity: Sensitivity, workers: int, db: Path | None, model_dir: Path | None) -> None:
     """Run the web app and the HTTP API (docs at /docs, schema at /openapi.json)."""
     import uvicorn
 
@@ -467,7 +464,6 @@ def serve(host: str, port: int, api_key: str | None, allow_private_urls: bool, m
     from propscope.server.runtime import listening_socket
 
     with reported_errors():
-        sensitivity = check_sensitivity(sensitivity)
         sock = listening_socket(host, port)
         app = create_app(Settings(db=db, model_dir=model_dir, api_key=api_key, allow_private_urls=allow_private_urls,
                                   max_body_bytes=max_body_bytes, queue_limit=queue_limit, sensitivity=sensitivity,
