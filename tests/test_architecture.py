@@ -16,9 +16,6 @@ from propscope import errors
 PACKAGE = Path(propscope.__file__).resolve().parent
 CORE = ("propscope.model", "propscope.analysis", "propscope.decoding", "propscope.text", "propscope.techniques")
 KEPT_OUT_OF_CORE = {"torch", "transformers", "click", "fastapi", "ray"}
-# Imports inside a function that would close a cycle if they ran at import time; each is
-# explained where it is made and in docs/architecture.md.
-DEFERRED = {("propscope.analysis", "propscope.reports.html")}  # Jupyter's Analysis._repr_html_
 
 
 def _module_name(path: Path) -> str:
@@ -72,14 +69,10 @@ def _resolved(name: str) -> str:
     return name
 
 
-def _graph(*, deferred: bool) -> dict[str, set[str]]:
-    graph = {}
-    for module in _modules():
-        graph[module] = {
-            target for target, at_import in _imports(module)
-            if target in _modules() and target != module and (deferred or at_import or (module, target) not in DEFERRED)
-        }
-    return graph
+def _graph() -> dict[str, set[str]]:
+    """Every import among the modules, at import time or inside a function."""
+    return {module: {target for target, _ in _imports(module) if target in _modules() and target != module}
+            for module in _modules()}
 
 
 def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
@@ -106,7 +99,7 @@ def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
 
 
 def test_import_graph_has_no_cycle() -> None:
-    cycle = _cycle(_graph(deferred=False))
+    cycle = _cycle(_graph())
     assert cycle is None, "import cycle: " + " -> ".join(cycle or [])
 
 
@@ -116,15 +109,8 @@ def test_cycle_finder_reports_the_cycle_s_path() -> None:
     assert _cycle({"a": {"b"}, "b": set()}) is None
 
 
-def test_deferred_imports_stay_inside_functions() -> None:
-    for module, target in DEFERRED:
-        kinds = {at_import for found, at_import in _imports(module) if found == target}
-        assert kinds == {False}, f"{module} imports {target} at import time"
-    # Everything else among the modules is acyclic even counting imports inside functions.
-    with_deferred = _graph(deferred=True)
-    for module, target in DEFERRED:
-        with_deferred[module].discard(target)
-    assert _cycle(with_deferred) is None
+def test_the_result_type_renders_nothing() -> None:
+    assert not [target for target, _ in _imports("propscope.analysis") if target.startswith("propscope.reports")]
 
 
 def test_nothing_imports_the_package_face() -> None:
@@ -140,7 +126,7 @@ def test_core_never_imports_torch_click_or_servers(module: str) -> None:
         current = todo.pop()
         for target, _ in _imports(current):
             assert target not in KEPT_OUT_OF_CORE, f"{module} imports {target} (through {current})"
-            if target in _modules() and target not in seen and (current, target) not in DEFERRED:
+            if target in _modules() and target not in seen:
                 seen.add(target)
                 todo.append(target)
 
@@ -163,7 +149,6 @@ class Shown:
         ("propscope.reports.words", True), ("propscope.model", True), ("propscope.store", True),
         ("propscope.reports.terminal", False),
     ]
-    assert ("propscope.reports.html", False) in _imports("propscope.analysis")  # Analysis._repr_html_
 
 
 def test_every_error_is_exported() -> None:

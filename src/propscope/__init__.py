@@ -18,6 +18,7 @@ from propscope.errors import (
     UnknownTechnique,
 )
 from propscope.model import Analyzer, analyze
+from propscope.reports.html import render_notebook as _render_notebook
 from propscope.tables import to_frame
 from propscope.techniques import TECHNIQUES, Technique
 
@@ -47,3 +48,7 @@ __all__ = [
     "to_frame",
     "UnknownTechnique",
 ]
+
+# Jupyter shows a value through its _repr_html_. The package face wires the notebook view to the
+# result type, so that analysis.py never depends on the reports that consume it.
+setattr(Analysis, "_repr_html_", _render_notebook)  # noqa: B010

@@ -165,13 +165,6 @@ class Analysis:
             counts[span.technique] += 1
         return {label: n for label, n in counts.items() if n}
 
-    def _repr_html_(self) -> str:
-        # Jupyter calls this to show an analysis; the import is here because the reports
-        # consume Analysis and this module must not depend on them at import time.
-        from propscope.reports.html import render_notebook
-
-        return render_notebook(self)
-
     def to_dict(self) -> dict[str, Any]:
         return {
             "schema_version": self.schema_version,
