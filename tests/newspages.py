@@ -98,8 +98,18 @@ class _Handler(BaseHTTPRequestHandler):
 def serve(tls: ssl.SSLContext | None = None, hosts_seen: list[str] | None = None) -> Iterator[str]:
     """Serve the pages on 127.0.0.1 (over TLS with a server context) and yield the base URL;
     the Host header of every request is appended to ``hosts_seen``."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    server.hosts_seen = [] if hosts_seen is None else hosts_seen  # type: ignore[attr-defined]
+    with serving(_Handler, tls, hosts_seen=[] if hosts_seen is None else hosts_seen) as base:
+        yield base
+
+
+@contextmanager
+def serving(handler: type[BaseHTTPRequestHandler], tls: ssl.SSLContext | None = None,
+            **attributes: object) -> Iterator[str]:
+    """Run ``handler`` on 127.0.0.1 in a thread and yield the base URL; ``attributes`` are set on
+    the server for the handler to read."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    for name, value in attributes.items():
+        setattr(server, name, value)
     if tls is not None:
         server.socket = tls.wrap_socket(server.socket, server_side=True)
     server.daemon_threads = True

@@ -29,6 +29,8 @@ BIN = Path(sys.executable).parent
 # Keep the test cluster on 127.0.0.1 (Ray otherwise advertises the machine's own address),
 # with Ray's token authentication as on a real cluster, and a token of its own.
 RAY_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
+# The loopback object store takes any key; the cluster's nodes hold it, as on a real cluster.
+S3_ENV = {"AWS_ACCESS_KEY_ID": "propscope-test", "AWS_SECRET_ACCESS_KEY": "propscope-test", "AWS_DEFAULT_REGION": "us-east-1"}
 
 SENTENCES = [
     "The council approved the budget on Tuesday after a short debate.",
@@ -83,9 +85,9 @@ def all_ids(out: Path) -> list[str]:
 def test_local_run_writes_articles_and_spans(tmp_path: Path, analyzer: Analyzer) -> None:
     inputs = write_corpus(tmp_path / "in", parquet_shards=2, rows_per_shard=6, jsonl_rows=6)
     summary = shards.run([inputs], tmp_path / "out")
-    assert (summary.done, summary.errors, summary.shards_done, summary.shards_skipped) == (18, 5, 3, 0)
-    articles = pq.read_table(tmp_path / "out" / "articles" / "part-000.parquet").to_pylist()
-    spans = pq.read_table(tmp_path / "out" / "spans" / "part-000.parquet").to_pylist()
+    assert (summary.done, summary.errors, summary.parts_done, summary.parts_skipped) == (18, 5, 3, 0)
+    articles = pq.read_table(tmp_path / "out" / "articles" / "part-000-00000.parquet").to_pylist()
+    spans = pq.read_table(tmp_path / "out" / "spans" / "part-000-00000.parquet").to_pylist()
     texts = {row["id"]: row["text"] for row in pq.read_table(inputs / "part-000.parquet").to_pylist()}
     assert [row["id"] for row in articles] == [f"p0-{i}" for i in range(6)]
     blank = articles[1]
@@ -99,7 +101,7 @@ def test_local_run_writes_articles_and_spans(tmp_path: Path, analyzer: Analyzer)
                 for s in spans if s["id"] == row["id"]] == [
             (s.start, s.end, s.technique, s.confidence, direct.span_text(s)) for s in direct.spans]
     assert sum(row["n_spans"] or 0 for row in articles) == len(spans) > 0
-    wire = {row["id"]: row["error"] for row in pq.read_table(tmp_path / "out" / "articles" / "wire.parquet").to_pylist()}
+    wire = {row["id"]: row["error"] for row in pq.read_table(tmp_path / "out" / "articles" / "wire-00000.parquet").to_pylist()}
     assert wire["wire.jsonl line 3"].startswith("wire.jsonl line 3: not valid JSON")
     assert wire["no-text"] == "wire.jsonl line 4 (id no-text): the row has no text"
     assert "not valid text in the file's encoding" in wire["j4"]
@@ -110,12 +112,12 @@ def test_rerun_skips_complete_shards_and_redoes_the_rest(tmp_path: Path, analyze
     inputs = write_corpus(tmp_path / "in", parquet_shards=3, rows_per_shard=4, jsonl_rows=5)
     (inputs / "empty.jsonl").write_text("\n")
     out = tmp_path / "out"
-    assert shards.run([inputs], out).shards_done == 5
-    assert pq.read_table(out / "articles" / "empty.parquet").num_rows == 0
+    assert shards.run([inputs], out).parts_done == 5
+    assert pq.read_table(out / "articles" / "empty-00000.parquet").num_rows == 0
     first = read_output(out)
-    (out / "articles" / "part-001.parquet").unlink()
+    (out / "articles" / "part-001-00000.parquet").unlink()
     again = shards.run([inputs], out)
-    assert (again.shards_done, again.shards_skipped, again.done) == (1, 4, 4)
+    assert (again.parts_done, again.parts_skipped, again.done) == (1, 4, 4)
     assert read_output(out).keys() == first.keys()
     assert all(read_output(out)[name].equals(table) for name, table in first.items())
 
@@ -130,10 +132,96 @@ def test_interrupted_run_leaves_only_complete_shards(tmp_path: Path, analyzer: A
 
     with pytest.raises(KeyboardInterrupt):
         shards.run([inputs], out, progress=stop_in_second_shard)
-    assert sorted(p.name for p in (out / "articles").iterdir()) == ["part-000.parquet"]
+    assert sorted(p.name for p in (out / "articles").iterdir()) == ["part-000-00000.parquet"]
     resumed = shards.run([inputs], out)
-    assert (resumed.shards_done, resumed.shards_skipped) == (3, 1)
+    assert (resumed.parts_done, resumed.parts_skipped) == (3, 1)
     assert sorted(all_ids(out)) == sorted(set(all_ids(out))) and len(all_ids(out)) == 905
+
+
+def test_parts_follow_row_groups_and_every_id_lands_once(tmp_path: Path, analyzer: Analyzer) -> None:
+    inputs = write_corpus(tmp_path / "in", parquet_shards=2, rows_per_shard=30, jsonl_rows=6)
+    grouped = inputs / "part-000.parquet"
+    pq.write_table(pq.read_table(grouped), grouped, row_group_size=10)
+    out = tmp_path / "out"
+    summary = shards.run([inputs], out, part_rows=25)
+    # Row groups are never split: 10 + 10 rows make a part, and a single group of 30 is one part.
+    assert sorted(p.name for p in (out / "articles").iterdir()) == [
+        "part-000-00000.parquet", "part-000-00001.parquet", "part-001-00000.parquet", "wire-00000.parquet"]
+    assert [pq.read_table(out / "articles" / f"part-000-0000{i}.parquet").num_rows for i in (0, 1)] == [20, 10]
+    ids = all_ids(out)
+    assert len(ids) == len(set(ids)) == summary.done == 66 and summary.parts_done == 4
+    assert summary.total is None  # a JSONL file's rows are not counted before it is read
+    assert pq.read_table(out / "articles").num_rows == 66 and not list(out.rglob(".*"))
+    assert shards.run([inputs / "part-000.parquet"], tmp_path / "grouped", part_rows=25).total == 30
+    refused = CliRunner().invoke(cli, ["batch", str(inputs), "-o", str(out), "--part-rows", "10"])
+    assert refused.exit_code == 1 and "run again with --part-rows 25, or write to a new folder" in refused.output
+    assert sorted(all_ids(out)) == sorted(ids)
+    (out / "_propscope.json").unlink()  # what an output of propscope 0.5 looks like
+    older = CliRunner().invoke(cli, ["batch", str(inputs), "-o", str(out)])
+    assert older.exit_code == 1 and "holds the output of an earlier propscope version" in older.output
+
+
+def test_a_run_without_a_terminal_logs_its_rate_and_time_left(
+    tmp_path: Path, analyzer: Analyzer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    inputs = write_corpus(tmp_path / "in", parquet_shards=2, rows_per_shard=6, jsonl_rows=6)
+    (inputs / "wire.jsonl").unlink()  # its rows are not known before it is read
+    monkeypatch.setattr("propscope.cli.PROGRESS_LINE_SECONDS", 0)
+    result = CliRunner().invoke(cli, ["batch", str(inputs), "-o", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.output.splitlines() if " of 12 articles, " in line]
+    assert [line.split()[1] for line in lines][::len(lines) - 1] == ["6", "12"]
+    assert "min left" in lines[0] and "articles/s" in lines[-1]
+
+
+@pytest.fixture(scope="module")
+def object_store() -> Iterator[str]:
+    """A real S3-compatible server (moto's) on loopback with a bucket 'corpus'; yields its HOST:PORT."""
+    from moto.server import ThreadedMotoServer
+    from pyarrow import fs
+
+    saved = {key: os.environ.get(key) for key in S3_ENV}
+    os.environ.update(S3_ENV)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    fs.S3FileSystem(endpoint_override=f"{host}:{port}", scheme="http", allow_bucket_creation=True).create_dir("corpus")
+    try:
+        yield f"{host}:{port}"
+    finally:
+        server.stop()
+        for key, value in saved.items():
+            os.environ.pop(key) if value is None else os.environ.update({key: value})
+
+
+def s3_uri(endpoint: str, prefix: str) -> str:
+    return f"s3://corpus/{prefix}?endpoint_override={endpoint}&scheme=http"
+
+
+def read_s3_output(endpoint: str, prefix: str) -> dict[str, pa.Table]:
+    output = shards.Output.open(s3_uri(endpoint, prefix))
+    return {f"{kind}/{name}.parquet": output.read_table(kind, name) for kind in ("articles", "spans")
+            for name in sorted(output.complete())}
+
+
+def test_a_run_writes_to_an_object_store(
+    tmp_path: Path, analyzer: Analyzer, object_store: str, library_path: Path
+) -> None:
+    inputs = write_corpus(tmp_path / "in", parquet_shards=2, rows_per_shard=5, jsonl_rows=6)
+    shards.run([inputs], tmp_path / "local")
+    uri = s3_uri(object_store, "local-engine")
+    result = CliRunner().invoke(cli, ["batch", str(inputs), "-o", uri])
+    assert result.exit_code == 0 and "3 parts written" in result.output, result.output
+    expected = read_output(tmp_path / "local")
+    assert read_s3_output(object_store, "local-engine") == expected and len(expected) == 6
+    again = CliRunner().invoke(cli, ["batch", str(inputs), "-o", uri])
+    assert "0 parts written, 3 already complete" in again.output
+    imported = CliRunner().invoke(cli, ["library", "import", uri])
+    assert imported.exit_code == 0 and "Imported 11 analyses" in imported.output, imported.output
+    with Library(library_path) as library:
+        assert len(library) == 11
+    unknown = CliRunner().invoke(cli, ["batch", str(inputs), "-o", "nosuch://bucket/x"])
+    assert unknown.exit_code == 1 and "not an output location that pyarrow can open" in unknown.output
 
 
 @pytest.mark.parametrize(
@@ -159,7 +247,7 @@ def test_corpus_cli_refuses_mixed_up_outputs(tmp_path: Path) -> None:
     (tmp_path / "a" / "wire.jsonl").write_text("{}\n")
     runner = CliRunner()
     clash = runner.invoke(cli, ["batch", str(inputs), str(tmp_path / "a"), "-o", str(tmp_path / "out")])
-    assert clash.exit_code == 1 and "would both write the shard 'wire'; rename one of them" in clash.output
+    assert clash.exit_code == 1 and "would both write the parts 'wire-*'; rename one of them" in clash.output
     ray_to_file = runner.invoke(cli, ["batch", str(inputs), "-o", str(tmp_path / "o.jsonl"), "--engine", "ray"])
     assert ray_to_file.exit_code == 1 and "give -o a folder for a corpus run" in ray_to_file.output
     (tmp_path / "taken").write_text("x")
@@ -181,7 +269,7 @@ def test_a_failing_analysis_becomes_an_error_row(
 
     monkeypatch.setattr(Analyzer, "analyze", analyze_or_break)
     summary = shards.run([inputs / "part-000.parquet"], tmp_path / "out")
-    rows = pq.read_table(tmp_path / "out" / "articles" / "part-000.parquet").to_pylist()
+    rows = pq.read_table(tmp_path / "out" / "articles" / "part-000-00000.parquet").to_pylist()
     assert summary.done == 4 and summary.errors == 2
     assert rows[2]["error"] == "part-000.parquet (id p0-2): the analysis failed (RuntimeError: index out of range)"
     assert rows[3]["error"] is None and rows[3]["score"] is not None
@@ -220,7 +308,7 @@ def test_library_import_loads_a_corpus_run(tmp_path: Path, analyzer: Analyzer, l
         assert len(library) == 11
         assert {row["source"] for row in library.stats()["top_sources"]} == {"outlet-0", "outlet-2", "outlet-3", "wire"}
         text = pq.read_table(inputs / "part-000.parquet").to_pylist()[0]["text"]
-        first = pq.read_table(out / "articles" / "part-000.parquet").to_pylist()[0]
+        first = pq.read_table(out / "articles" / "part-000-00000.parquet").to_pylist()[0]
         imported = next(a for a in library.all() if a.analysis.text == text).analysis
         assert imported.score == first["score"] and imported.spans == analyzer.analyze(text).spans
         assert imported.source and imported.source.name == "outlet-0" and imported.source.date == first["date"]
@@ -243,7 +331,7 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def ray_cluster() -> Iterator[str]:
     """A real two-CPU Ray head on loopback, as `ray start --head` makes it."""
-    env = os.environ | RAY_ENV
+    env = os.environ | RAY_ENV | S3_ENV
     port = _free_port()
     started = subprocess.run(
         [BIN / "ray", "start", "--head", f"--port={port}", "--num-cpus=2", "--include-dashboard=false",
@@ -255,10 +343,11 @@ def ray_cluster() -> Iterator[str]:
         subprocess.run([BIN / "ray", "stop", "--force"], env=env, capture_output=True, timeout=180)
 
 
-def propscope_ray(inputs: Path, out: Path, address: str) -> subprocess.Popen[str]:
+def propscope_ray(inputs: Path, out: Path | str, address: str, *options: str,
+                  env: dict[str, str] = RAY_ENV) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [BIN / "propscope", "batch", str(inputs), "-o", str(out), "--engine", "ray", "--ray-address", address],
-        env=os.environ | RAY_ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        [BIN / "propscope", "batch", str(inputs), "-o", str(out), "--engine", "ray", "--ray-address", address, *options],
+        env=os.environ | env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
 @pytest.mark.ray
@@ -269,7 +358,7 @@ def test_ray_run_equals_local_row_for_row(tmp_path: Path, analyzer: Analyzer, ra
     job = propscope_ray(inputs, tmp_path / "ray", ray_cluster)
     output, _ = job.communicate(timeout=900)
     assert job.returncode == 0, output
-    assert "1993 articles analysed, 7 errors" in output and "5 shards written" in output
+    assert "1993 articles analysed, 7 errors" in output and "5 parts written" in output
     assert "Top sources by mean score" in output and "  error: part-000.parquet (id p0-1): the text is empty" in output
     expected, actual = read_output(tmp_path / "local"), read_output(tmp_path / "ray")
     assert actual.keys() == expected.keys() and len(expected) == 10
@@ -278,14 +367,15 @@ def test_ray_run_equals_local_row_for_row(tmp_path: Path, analyzer: Analyzer, ra
         assert actual[name].schema.metadata == table.schema.metadata
     rerun = propscope_ray(inputs, tmp_path / "ray", ray_cluster)
     output, _ = rerun.communicate(timeout=600)
-    assert rerun.returncode == 0 and "0 shards written, 5 already complete" in output, output
+    assert rerun.returncode == 0 and "0 parts written, 5 already complete" in output, output
 
 
-def _map_workers() -> list[int]:
+def _busy_workers() -> list[int]:
+    """Ray worker processes analysing a part now (Ray names them after the task)."""
     pids = []
     for proc in Path("/proc").iterdir():
         try:
-            if proc.name.isdigit() and b"MapWorker(MapBatches(AnalyzeBatch))" in (proc / "cmdline").read_bytes():
+            if proc.name.isdigit() and b"ray::analyze_part_on_worker" in (proc / "cmdline").read_bytes():
                 pids.append(int(proc.name))
         except OSError:
             continue
@@ -300,15 +390,71 @@ def test_ray_job_survives_a_killed_worker(tmp_path: Path, analyzer: Analyzer, ra
     deadline = time.monotonic() + 600
     while not list((out / "articles").glob("*.parquet")) and time.monotonic() < deadline and job.poll() is None:
         time.sleep(0.2)
-    victims = _map_workers()
+    victims = _busy_workers()
     assert victims and job.poll() is None, "the job ended before a worker could be killed"
     os.kill(victims[0], signal.SIGKILL)
     written_at_kill = len(list((out / "articles").glob("*.parquet")))
     output, _ = job.communicate(timeout=900)
     assert job.returncode == 0, output
-    assert written_at_kill < 7 and victims[0] not in _map_workers()
+    assert written_at_kill < 7 and victims[0] not in _busy_workers()
     ids = all_ids(out)
     assert len(ids) == len(set(ids)) == 1000
     shards.run([inputs], tmp_path / "local")
     expected, actual = read_output(tmp_path / "local"), read_output(out)
     assert all(actual[name].to_pylist() == table.to_pylist() for name, table in expected.items())
+
+
+@pytest.mark.ray
+def test_ray_workers_write_to_an_object_store(
+    tmp_path: Path, analyzer: Analyzer, ray_cluster: str, object_store: str
+) -> None:
+    inputs = write_corpus(tmp_path / "in", parquet_shards=3, rows_per_shard=8, jsonl_rows=6, seed=3)
+    shards.run([inputs], tmp_path / "local")
+    job = propscope_ray(inputs, s3_uri(object_store, "ray-engine"), ray_cluster)
+    output, _ = job.communicate(timeout=600)
+    assert job.returncode == 0 and "4 parts written" in output, output
+    assert read_s3_output(object_store, "ray-engine") == read_output(tmp_path / "local")
+
+
+def _grouped_corpus(folder: Path, *, shards_: int, rows: int, group: int, seed: int) -> Path:
+    inputs = write_corpus(folder, parquet_shards=shards_, rows_per_shard=rows, jsonl_rows=20, seed=seed)
+    for path in inputs.glob("*.parquet"):
+        pq.write_table(pq.read_table(path), path, row_group_size=group)
+    return inputs
+
+
+@pytest.mark.ray
+def test_ray_run_survives_a_lost_node(tmp_path: Path, analyzer: Analyzer) -> None:
+    from ray.cluster_utils import Cluster
+
+    inputs = _grouped_corpus(tmp_path / "in", shards_=4, rows=150, group=15, seed=13)
+    out = tmp_path / "ray"
+    # A head that runs no work and two one-CPU worker nodes, all on loopback.
+    loopback = {"node_ip_address": "127.0.0.1"}
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "include_dashboard": False, **loopback})
+    nodes = [cluster.add_node(num_cpus=1, **loopback) for _ in range(2)]
+    cluster.wait_for_nodes()
+    try:
+        env = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+        job = propscope_ray(inputs, out, cluster.address, "--part-rows", "30", env=env)
+        deadline = time.monotonic() + 600
+        while len(list((out / "articles").glob("*.parquet"))) < 3 and time.monotonic() < deadline and job.poll() is None:
+            time.sleep(0.2)
+        while len(_busy_workers()) < 2 and time.monotonic() < deadline and job.poll() is None:
+            time.sleep(0.05)  # both nodes analysing, so the lost one takes a part with it
+        assert job.poll() is None, "the job ended before a node could be lost"
+        cluster.remove_node(nodes[0], allow_graceful=False)
+        written_at_loss = len(list((out / "articles").glob("*.parquet")))
+        output, _ = job.communicate(timeout=900)
+        if job.returncode != 0:  # the run may stop on a lost part; a re-run must then finish it
+            assert "run the same command again" in output, output
+            rerun = propscope_ray(inputs, out, cluster.address, "--part-rows", "30", env=env)
+            output, _ = rerun.communicate(timeout=900)
+            assert rerun.returncode == 0, output
+    finally:
+        cluster.shutdown()
+    assert written_at_loss < 21
+    ids = all_ids(out)
+    assert len(ids) == len(set(ids)) == 620
+    shards.run([inputs], tmp_path / "local", part_rows=30)
+    assert read_output(out) == read_output(tmp_path / "local")

@@ -67,7 +67,9 @@ def test_every_technique_is_documented() -> None:
 
 
 def test_readme_is_short() -> None:
-    assert len(README.splitlines()) <= 160
+    # A screenful or three: install, two make targets, everyday commands, Python, the score, a
+    # complete watch file, the cluster in a paragraph, and links to docs/ for everything else.
+    assert len(README.splitlines()) <= 175
 
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda page: page.name)

@@ -1,6 +1,7 @@
 """The HTTP API and pages, against uvicorn on loopback."""
 
 import asyncio
+import html
 import json
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from propscope.analysis import Analysis
+from propscope.extension import EXTENSION_ORIGIN
 from propscope.model import Analyzer
 from propscope.server import Settings
 
@@ -221,3 +223,63 @@ def test_two_workers_analyse_at_once_with_the_same_results(tmp_path: Path, analy
             assert (served.spans, served.score) == (expected.spans, expected.score)
     finally:
         server.stop()
+
+
+def test_other_web_origins_are_refused_and_get_no_cors_headers(live_server: LiveServer) -> None:
+    body = {"text": PROPAGANDA}
+    with httpx.Client(base_url=live_server.url) as client:
+        for origin in ("http://news.example", "null", "http://127.0.0.1:1"):
+            refused = client.post("/api/v1/analyze", json=body, headers={"Origin": origin})
+            assert_problem(refused, 403, f"requests from {origin} are refused")
+            assert "access-control-allow-origin" not in refused.headers
+        form = client.post("/analyze", data={"text": PROPAGANDA}, headers={"Origin": "http://news.example"})
+        assert form.status_code == 403
+        assert client.get("/api/v1/analyses").json() == []
+        read = client.get("/api/v1/techniques", headers={"Origin": "http://news.example"})
+        assert read.status_code == 200 and "access-control-allow-origin" not in read.headers
+        preflight = client.options("/api/v1/analyze", headers={
+            "Origin": "http://news.example", "Access-Control-Request-Method": "POST"})
+        assert "access-control-allow-origin" not in preflight.headers
+
+        assert client.post("/api/v1/analyze", json=body, headers={"Origin": live_server.url}).status_code == 200
+        allowed = client.post("/api/v1/analyze", json=body, headers={"Origin": EXTENSION_ORIGIN})
+        assert allowed.status_code == 200 and allowed.headers["access-control-allow-origin"] == EXTENSION_ORIGIN
+
+
+def test_the_extension_s_preflight_is_answered_before_the_key_is_asked(tmp_path: Path) -> None:
+    other = "chrome-extension://" + "b" * 32
+    server = LiveServer(Settings(db=tmp_path / "keyed.db", api_key="k", extension_origins=(EXTENSION_ORIGIN, other)))
+    try:
+        with httpx.Client(base_url=server.url) as client:
+            for origin in (EXTENSION_ORIGIN, other):
+                preflight = client.options("/api/v1/analyze", headers={
+                    "Origin": origin, "Access-Control-Request-Method": "POST",
+                    "Access-Control-Request-Headers": "content-type,x-api-key"})
+                assert preflight.status_code == 200 and preflight.headers["access-control-allow-origin"] == origin
+            unkeyed = client.post("/api/v1/analyze", json={"text": CALM}, headers={"Origin": other})
+            assert unkeyed.status_code == 401 and unkeyed.headers["access-control-allow-origin"] == other
+    finally:
+        server.stop()
+
+
+def test_analyze_stores_the_page_the_text_came_from(live_server: LiveServer) -> None:
+    source = {"url": "https://news.example/harbour", "title": "Bureaucrats betray our harbour", "name": "news.example"}
+    with httpx.Client(base_url=live_server.url) as client:
+        created = client.post("/api/v1/analyze", json={"text": PROPAGANDA, "source": source}).json()
+        stored = client.get(f"/api/v1/analyses/{created['id']}").json()
+        assert {key: stored["source"][key] for key in source} == source
+        assert [row["url"] for row in client.get("/api/v1/analyses").json()] == [source["url"]]
+        both = client.post("/api/v1/analyze", json={"url": source["url"], "source": source})
+        assert_problem(both, 422, "give source with text only")
+
+
+def test_bookmarklet_opens_the_form_prefilled_and_sent(live_server: LiveServer) -> None:
+    with httpx.Client(base_url=live_server.url) as client:
+        page = client.get("/read-in-place")
+        assert page.status_code == 200 and 'id="bookmarklet" href="javascript:' in page.text
+        assert json.dumps(f"{live_server.url}/?analyse=1&") in html.unescape(page.text)
+        assert 'href="/read-in-place"' in client.get("/").text
+        prefilled = client.get("/", params={"text": "They are <traitors>.", "analyse": "1"}).text
+        assert "data-autosubmit" in prefilled and "They are &lt;traitors&gt;." in prefilled
+        assert "data-autosubmit" not in client.get("/", params={"url": "https://news.example/a"}).text
+        assert 'value="https://news.example/a"' in client.get("/", params={"url": "https://news.example/a"}).text

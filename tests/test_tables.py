@@ -47,8 +47,8 @@ def test_frames_use_the_corpus_tables_names_and_values(tmp_path: Path, analyzer:
     (tmp_path / "in").mkdir()
     pq.write_table(pa.Table.from_pylist(rows), tmp_path / "in" / "part.parquet")
     shards.run([tmp_path / "in"], tmp_path / "out")
-    parquet_articles = pd.read_parquet(tmp_path / "out" / "articles" / "part.parquet")
-    parquet_spans = pd.read_parquet(tmp_path / "out" / "spans" / "part.parquet")
+    parquet_articles = pd.read_parquet(tmp_path / "out" / "articles")
+    parquet_spans = pd.read_parquet(tmp_path / "out" / "spans")
     analyses = {row["id"]: analyzer.analyze(row["text"], source=Source(name=row["source"])) for row in rows}
     articles = propscope.to_frame(analyses, level="article")
     spans = propscope.to_frame(analyses)

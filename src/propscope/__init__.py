@@ -4,6 +4,7 @@ from propscope._version import __version__
 from propscope.analysis import Analysis, ModelInfo, Sentence, Source, Span
 from propscope.decoding import Sensitivity
 from propscope.errors import (
+    ClusterError,
     EmptyText,
     FetchError,
     InputError,
@@ -27,6 +28,7 @@ __all__ = [
     "Analysis",
     "analyze",
     "Analyzer",
+    "ClusterError",
     "EmptyText",
     "FetchError",
     "InputError",

@@ -28,7 +28,7 @@ OUTPUT_SUFFIXES = (".jsonl", ".parquet")
 
 @dataclass
 class Summary:
-    """What a batch run or a sharded corpus run did (shards.py counts its shards and top sources too)."""
+    """What a batch run or a corpus run did (shards.py counts its parts, sources and bytes too)."""
 
     done: int = 0  # records written, errors included
     skipped: int = 0  # records already in the output from an earlier run
@@ -36,13 +36,21 @@ class Summary:
     seconds: float = 0.0
     interrupted: bool = False
     error_examples: list[str] = field(default_factory=list)
-    shards_done: int = 0
-    shards_skipped: int = 0
+    total: int | None = None  # records to do in this run, where known beforehand
+    parts_done: int = 0
+    parts_skipped: int = 0
+    received_bytes: int = 0  # what the workers of a Ray run sent back to this process
     top_sources: list[tuple[str, int, float]] = field(default_factory=list)  # (source, articles, mean score)
 
     @property
     def per_second(self) -> float:
         return self.done / self.seconds if self.seconds else 0.0
+
+    @property
+    def seconds_left(self) -> float | None:
+        if self.total is None or not self.done:
+            return None
+        return max(0, self.total - self.done) / self.per_second
 
 
 def output_row(record: Record, analysis: Analysis | None) -> dict[str, Any]:

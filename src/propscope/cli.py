@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import os
+import re
+import signal
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -17,7 +20,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from rich.table import Table
 from rich.text import Text
 
-from propscope import environment, ingest, ptc, reports, scoring, shards
+from propscope import environment, extension, ingest, ptc, reports, scoring, shards, trends, watch
 from propscope._version import __version__
 from propscope.analysis import Analysis
 from propscope.batch import OUTPUT_SUFFIXES, Summary, run_batch
@@ -97,6 +100,9 @@ def _progress_lines() -> Callable[[str, int, int], None]:
             stderr.print(f"{time.strftime('%H:%M:%S')} {stage.capitalize()} {done}/{total}")
 
     return advance
+
+
+PROGRESS_LINE_SECONDS = 60  # how often a corpus run logs where no terminal shows a bar
 
 
 def _rate_progress() -> Progress:
@@ -186,41 +192,49 @@ def analyze(
 
 @cli.command()
 @click.argument("inputs", metavar="INPUT...", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
-              help="A .jsonl or .parquet file (one row per article), or a folder for a sharded corpus run.")
+@click.option("-o", "--output", required=True,
+              help="A .jsonl or .parquet file (one row per article), or a folder or object store URI "
+                   "(s3://bucket/prefix) for a corpus run.")
 @click.option("--engine", type=click.Choice(shards.ENGINES), default="local", show_default=True,
               help="Corpus runs only: this process, or a Ray cluster.")
 @click.option("--ray-address", default=None,
               help="With --engine ray: 'auto' or HOST:PORT of a running cluster (default: start Ray here).")
+@click.option("--part-rows", type=click.IntRange(min=1), default=shards.PART_ROWS, show_default=True,
+              help="Corpus runs only: articles per output part, the unit of work and of re-doing (whole "
+                   "Parquet row groups; a JSONL file is one part).")
 @sensitivity_option
 @encoding_option
 @model_option
 @db_option
 @no_store_option
 def batch(
-    inputs: tuple[Path, ...], output: Path, engine: str, ray_address: str | None, sensitivity: Sensitivity, encoding: str,
-    model_dir: Path | None, db: Path | None, no_store: bool,
+    inputs: tuple[Path, ...], output: str, engine: str, ray_address: str | None, part_rows: int,
+    sensitivity: Sensitivity, encoding: str, model_dir: Path | None, db: Path | None, no_store: bool,
 ) -> None:
     """Analyse every article in INPUT. Re-running continues where the last run stopped.
 
     With a .jsonl or .parquet OUTPUT: one INPUT, a folder of .txt/.html files or a JSONL, CSV
     or Parquet file with id and text (or url) columns; every analysis is kept in the library.
 
-    With a folder OUTPUT: a corpus run over Parquet and JSONL files (columns id, text, and
-    optionally source, date, url, title), writing OUTPUT/articles/ and OUTPUT/spans/ one file
-    per input; complete shards are skipped. Load the results with `propscope library import`.
+    With a folder or URI OUTPUT: a corpus run over Parquet and JSONL files (columns id, text,
+    and optionally source, date, url, title), writing OUTPUT/articles/ and OUTPUT/spans/ in
+    parts; whoever analyses a part writes it, and complete parts are skipped. Load the results
+    with `propscope library import`.
     """
     with reported_errors():
-        if output.suffix.lower() in OUTPUT_SUFFIXES:
+        path = Path(output)
+        if "://" in output:
+            _corpus_run(inputs, output, engine, ray_address, part_rows, encoding, model_dir, sensitivity)
+        elif path.suffix.lower() in OUTPUT_SUFFIXES:
             if len(inputs) > 1 or engine != "local":
                 raise InputError(f"{output}: a single-file output takes one INPUT and the local engine; "
                                  "give -o a folder for a corpus run")
-            _batch_to_file(inputs[0], output, encoding, _analyzer(model_dir, sensitivity), _library(db, no_store))
-        elif output.suffix and not output.is_dir():
+            _batch_to_file(inputs[0], path, encoding, _analyzer(model_dir, sensitivity), _library(db, no_store))
+        elif path.suffix and not path.is_dir():
             raise InputError(f"{output}: write to a .jsonl or .parquet file, or to a folder (a name without a "
                              "suffix) for a corpus run")
         else:
-            _corpus_run(inputs, output, engine, ray_address, encoding, model_dir, sensitivity)
+            _corpus_run(inputs, output, engine, ray_address, part_rows, encoding, model_dir, sensitivity)
 
 
 def _batch_to_file(input_path: Path, output: Path, encoding: str, analyzer: Analyzer,
@@ -246,26 +260,49 @@ def _batch_to_file(input_path: Path, output: Path, encoding: str, analyzer: Anal
         sys.exit(130)
 
 
-def _corpus_run(inputs: tuple[Path, ...], output: Path, engine: str, ray_address: str | None, encoding: str,
-                model_dir: Path | None, sensitivity: Sensitivity) -> None:
+@contextmanager
+def _corpus_progress(engine: str) -> Iterator[Callable[[Summary], None]]:
+    """A bar on a terminal; elsewhere (a cluster job's log) a line a minute with the rate and what is left."""
+    if not stderr.is_terminal:
+        last = time.monotonic()
+
+        def line(summary: Summary) -> None:
+            nonlocal last
+            if time.monotonic() - last >= PROGRESS_LINE_SECONDS:
+                last = time.monotonic()
+                left = summary.seconds_left
+                stderr.print(f"{time.strftime('%H:%M:%S')} {summary.done:,}"
+                             + (f" of {summary.total:,}" if summary.total is not None else "")
+                             + f" articles, {summary.per_second:.1f} articles/s"
+                             + (f", about {left / 60:.0f} min left" if left is not None else ""))
+
+        yield line
+        return
     with _rate_progress() as progress:
         task = progress.add_task(f"Analysing ({engine})", total=None, rate="")
 
         def advance(summary: Summary) -> None:
-            progress.update(task, completed=summary.done, rate=f"{summary.per_second:.1f} articles/s")
+            progress.update(task, completed=summary.done, total=summary.total,
+                            rate=f"{summary.per_second:.1f} articles/s")
 
+        yield advance
+
+
+def _corpus_run(inputs: tuple[Path, ...], output: str, engine: str, ray_address: str | None, part_rows: int,
+                encoding: str, model_dir: Path | None, sensitivity: Sensitivity) -> None:
+    with _corpus_progress(engine) as advance:
         try:
             summary = shards.run(list(inputs), output, engine=engine, ray_address=ray_address, model_dir=model_dir,
-                                 progress=advance, encoding=encoding, sensitivity=sensitivity)
+                                 progress=advance, encoding=encoding, sensitivity=sensitivity, part_rows=part_rows)
         except KeyboardInterrupt:
-            stderr.print("Interrupted. Run the same command again: complete shards are kept and skipped.")
+            stderr.print("Interrupted. Run the same command again: complete parts are kept and skipped.")
             sys.exit(130)
     table = Table("source", "articles", "mean score", title="Top sources by mean score", title_justify="left")
     for source, articles, mean in summary.top_sources:
         table.add_row(source, str(articles), f"{mean:.2f}")
     stderr.print(
         f"{summary.done - summary.errors} articles analysed, {summary.errors} errors, {summary.per_second:.1f} articles/s; "
-        f"{summary.shards_done} shards written, {summary.shards_skipped} already complete. Output: {output}"
+        f"{summary.parts_done} parts written, {summary.parts_skipped} already complete. Output: {output}"
     )
     for example in summary.error_examples:
         stderr.print(f"  error: {example}")
@@ -438,6 +475,13 @@ def crossval(data_dir: Path, out_dir: Path, folds: int, seed: int, only: tuple[i
         click.echo(f"Out-of-fold predictions: {out_dir / 'pred.tsv'} (spans), {out_dir / 'tc.tsv'} (gold spans labelled)")
 
 
+def _extension_origins(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]) -> tuple[str, ...]:
+    for value in values:
+        if not re.fullmatch(r"chrome-extension://[a-p]{32}", value):
+            raise click.BadParameter(f"{value!r}: expected chrome-extension:// and the 32-letter id chrome://extensions shows")
+    return values
+
+
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind; 0.0.0.0 exposes it on the network.")
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True,
@@ -453,10 +497,15 @@ def crossval(data_dir: Path, out_dir: Path, folds: int, seed: int, only: tuple[i
 @click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True,
               help="Analyses run at once, one core each (more texts per second under load); 1 gives each "
                    "text every core (the quickest single answer on an idle server).")
+@click.option("--extension-origin", "extension_origins", multiple=True, metavar="chrome-extension://ID",
+              callback=_extension_origins,
+              help=f"Also let this copy of the extension use the API (repeatable); {extension.EXTENSION_ORIGIN}, "
+                   "the id of the copy `propscope extension` writes, always may.")
 @db_option
 @model_option
 def serve(host: str, port: int, api_key: str | None, allow_private_urls: bool, max_body_bytes: int,
-          queue_limit: int, sensitivity: Sensitivity, workers: int, db: Path | None, model_dir: Path | None) -> None:
+          queue_limit: int, sensitivity: Sensitivity, workers: int, extension_origins: tuple[str, ...],
+          db: Path | None, model_dir: Path | None) -> None:
     """Run the web app and the HTTP API (docs at /docs, schema at /openapi.json)."""
     import uvicorn
 
@@ -467,7 +516,8 @@ def serve(host: str, port: int, api_key: str | None, allow_private_urls: bool, m
         sock = listening_socket(host, port)
         app = create_app(Settings(db=db, model_dir=model_dir, api_key=api_key, allow_private_urls=allow_private_urls,
                                   max_body_bytes=max_body_bytes, queue_limit=queue_limit, sensitivity=sensitivity,
-                                  workers=workers))
+                                  workers=workers,
+                                  extension_origins=(extension.EXTENSION_ORIGIN, *extension_origins)))
         url_host = f"[{host}]" if ":" in host else host
         stderr.print(f"propscope serving on http://{url_host}:{sock.getsockname()[1]}"
                      + (" (API key required)" if api_key else ""))
@@ -475,6 +525,50 @@ def serve(host: str, port: int, api_key: str | None, allow_private_urls: bool, m
         with suppress(KeyboardInterrupt):  # uvicorn has shut down gracefully, then re-raises Ctrl-C
             uvicorn.Server(config).run(sockets=[sock])
         stderr.print("propscope stopped.")
+
+
+@cli.command("extension")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True,
+              help="Folder to write the extension to: new, empty, or an earlier copy (replaced).")
+def extension_command(out_dir: Path) -> None:
+    """Write the browser extension that highlights articles on the news page itself, ready for
+    chrome://extensions, Load unpacked (docs/read-in-place.md)."""
+    with reported_errors():
+        written = extension.write_extension(out_dir)
+        click.echo(f"Wrote the propscope extension (id {extension.EXTENSION_ID}) to {written}")
+        click.echo(f"Load it: chrome://extensions, Developer mode, Load unpacked, {written}")
+        click.echo("Then run: propscope serve, and press the propscope button on an article.")
+
+
+@cli.command("watch")
+@click.argument("watch_file", metavar="WATCH_FILE", type=click.Path(path_type=Path))
+@click.option("--once", is_flag=True, help="One pass over every source, then exit (for cron and tests).")
+@sensitivity_option
+@model_option
+@db_option
+def watch_command(watch_file: Path, once: bool, sensitivity: Sensitivity, model_dir: Path | None, db: Path | None) -> None:
+    """Follow the RSS and Atom feeds of WATCH_FILE (TOML, or an OPML export): analyse every new
+    entry once into the library and raise its alerts. Runs until Ctrl-C or SIGTERM; a restart,
+    even after a crash, goes on where it stopped. The file's format is in docs/watch.md."""
+    with reported_errors():
+        config = watch.load(watch_file)
+        analyzer = _analyzer(model_dir, sensitivity)
+        with Library(db) as lib:
+            watcher = watch.Watcher(config, lib, analyzer, say=lambda line: stderr.print(line, markup=False,
+                                                                                           highlight=False))
+            stderr.print(f"Watching {len(config.sources)} sources from {watch_file} into {lib.path}"
+                         + ("" if once else "; Ctrl-C stops"))
+            previous = signal.signal(signal.SIGTERM, _stop)  # a service manager's stop is a clean stop too
+            try:
+                watcher.run(once=once)
+            except KeyboardInterrupt:
+                stderr.print("Stopped. Start it again to go on where it stopped.")
+            finally:
+                signal.signal(signal.SIGTERM, previous)
+
+
+def _stop(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 @cli.group()
@@ -552,15 +646,47 @@ def library_export(output: Path, db: Path | None) -> None:
 
 
 @library.command("import")
-@click.argument("output", type=click.Path(path_type=Path))
+@click.argument("output")
 @encoding_option
 @db_option
-def library_import(output: Path, encoding: str, db: Path | None) -> None:
+def library_import(output: str, encoding: str, db: Path | None) -> None:
     """Load the results of a corpus run (`propscope batch ... -o OUTPUT`) into the library.
     The article texts are read again from the run's input files."""
     with reported_errors(), Library(db) as lib:
         n = shards.import_into(lib, output, encoding=encoding)
         stderr.print(f"Imported {n} analyses from {output} into {lib.path}")
+
+
+@library.command("trends")
+@click.option("--by", default="week", show_default=True, metavar="day|week|month",
+              help="The period: a day, an ISO week (named by its Monday) or a month.")
+@click.option("--source", default=None, help="Only this source.")
+@click.option("--format", "fmt", type=click.Choice(("table", "csv", "json")), default="table", show_default=True,
+              help="csv: one row per source and period, one share column per technique id.")
+@db_option
+def library_trends(by: str, source: str | None, fmt: str, db: Path | None) -> None:
+    """Articles, mean score and technique shares per source and period.
+
+    An article counts on its published date, else the day it was stored. `propscope serve`
+    draws the same figures at /trends."""
+    with reported_errors(), Library(db) as lib:
+        rows = trends.by_period(lib, by, source=source)
+        if source is not None and not rows:
+            raise InputError(f"--source {source!r}: no analyses from it in {lib.path}")
+        if fmt == "csv":
+            writer = csv.DictWriter(sys.stdout, fieldnames=trends.COLUMNS, lineterminator="\n")
+            writer.writeheader()
+            writer.writerows(row.to_row() for row in rows)
+        elif fmt == "json":
+            click.echo(json.dumps([row.to_dict() for row in rows], indent=2))
+        else:
+            table = Table(box=None, header_style="bold")
+            for column in ("source", by, "articles", "mean score", "spans", "leading techniques"):
+                table.add_column(column, justify="right" if column in ("articles", "mean score", "spans") else "left")
+            for row in rows:
+                table.add_row(row.source, row.period, str(row.articles), f"{row.mean_score:.2f}", str(row.spans),
+                              ", ".join(f"{technique.name} {share:.0%}" for technique, share in row.leading()))
+            Console(highlight=False).print(table)
 
 
 def main() -> None:

@@ -62,6 +62,10 @@ class ModelError(PropscopeError):
     """The model folder is missing, incomplete or does not match its checksum."""
 
 
+class ClusterError(PropscopeError):
+    """A part of a corpus run was lost on a Ray cluster more often than it is retried."""
+
+
 class MissingExtra(PropscopeError):
     """An optional dependency is needed for this feature."""
 

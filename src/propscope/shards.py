@@ -1,12 +1,17 @@
-"""Corpus runs: Parquet and JSONL shards in, two sharded Parquet tables out, on one machine
+"""Corpus runs: Parquet and JSONL shards in, two tables of Parquet parts out, on one machine
 or on a Ray cluster.
 
-Both engines run the same three steps: ``read_*`` turns an input file into record rows,
-``AnalyzeBatch`` turns record rows into result rows, and ``ShardWriter`` splits a shard's
-results into ``OUT/articles/NAME.parquet`` and ``OUT/spans/NAME.parquet``. The spans file is
-written first and the articles file last, each by an atomic rename, so a shard whose articles
-file exists is complete and a re-run skips it. Results reach the writer in input order, so
-a shard is written as soon as its last row arrives.
+The work is cut into parts: a JSONL file is one part, a Parquet file one part per run of
+whole row groups of at most ``part_rows`` rows. Whoever analyses a part writes it, the
+process itself on one machine, a Ray worker on a cluster: ``OUT/spans/NAME.parquet`` first
+and ``OUT/articles/NAME.parquet`` last, each under a temporary name and then moved into
+place, so a part whose articles file exists is complete and a re-run skips it. The plan is
+the same on every run of the same inputs, so every id lands in exactly one part. What comes
+back to the driver is a ``Tally`` per part: counts, a few error lines and the score totals
+per source, a few hundred bytes.
+
+The output may be a local folder, a shared file system seen under the same path by every
+node, or an object store URI (``s3://bucket/prefix``) that pyarrow's file systems open.
 
 Each article is run through the encoder on its own: the int8 model quantizes activations
 per batch, so sharing a batch with other articles would change an article's spans. Windows
@@ -16,14 +21,17 @@ are cut to full length from the end of each text, so no window is ever padded.
 from __future__ import annotations
 
 import io
+import json
 import logging
 import os
 import socket
 import time
-from collections import Counter
+import uuid
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from contextlib import suppress
+from dataclasses import dataclass, field, replace
 from functools import cache
+from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,12 +39,13 @@ from propscope import tables, techniques
 from propscope.analysis import Analysis, ModelInfo, Source, Span
 from propscope.batch import Summary
 from propscope.decoding import Sensitivity, check_sensitivity
-from propscope.errors import InputError, MissingExtra, ModelError, storage_error
+from propscope.errors import ClusterError, InputError, MissingExtra, ModelError, PropscopeError, storage_error
 from propscope.ingest import Record, jsonl_records, row_record
 from propscope.model import Analyzer, model_sha256, shipped_model_dir
 
 if TYPE_CHECKING:
     import pyarrow as pa
+    import pyarrow.fs
 
     from propscope.store import Library
 
@@ -44,24 +53,32 @@ logger = logging.getLogger(__name__)
 SHARD_SUFFIXES = {".parquet": "parquet", ".jsonl": "jsonl"}
 ENGINES = ("local", "ray")
 INPUT_KEY = b"propscope.input"
+ROW_GROUPS_KEY = b"propscope.row_groups"
+SOURCES_KEY = b"propscope.sources"
 BATCH_ROWS = 16  # articles per call of AnalyzeBatch: a few seconds of work on one CPU
+PART_ROWS = 1000  # articles per part at most, unless one row group is larger
+PLAN_FILE = "_propscope.json"  # the part size, so that a re-run cuts the same parts
+TASK_RETRIES = 3  # tries of a part whose worker or node dies, after the first
 
 
 @dataclass(frozen=True)
-class Shard:
-    """One input file and the name of its output files."""
+class Part:
+    """The unit of work and of output: whole row groups of one Parquet file, or one JSONL file."""
 
-    path: Path
+    input: str
     name: str
+    row_groups: tuple[int, ...] = ()  # empty for a JSONL file
+    rows: int | None = None  # unknown for a JSONL file until it is read
 
     @property
     def kind(self) -> str:
-        return SHARD_SUFFIXES[self.path.suffix.lower()]
+        return SHARD_SUFFIXES[Path(self.input).suffix.lower()]
 
 
 def _pyarrow() -> Any:
     try:
         import pyarrow
+        import pyarrow.fs
         import pyarrow.parquet
     except ImportError:
         raise MissingExtra("corpus runs need pyarrow: pip install 'propscope[parquet]'") from None
@@ -85,8 +102,10 @@ def _schemas() -> tuple[pa.Schema, pa.Schema, pa.Schema]:
 # ------------------------------------------------------------------ planning
 
 
-def plan(inputs: Sequence[Path]) -> list[Shard]:
-    """The shards of the given files and folders (a folder stands for its .parquet and .jsonl files)."""
+def plan(inputs: Sequence[Path], *, part_rows: int = PART_ROWS) -> list[Part]:
+    """The parts of the given files and folders (a folder stands for its .parquet and .jsonl files)."""
+    if part_rows < 1:
+        raise InputError(f"--part-rows {part_rows}: a part holds at least one row")
     paths: list[Path] = []
     for given in inputs:
         if given.is_dir():
@@ -100,41 +119,130 @@ def plan(inputs: Sequence[Path]) -> list[Shard]:
             raise InputError(f"{given}: a corpus run reads .parquet and .jsonl files")
         else:
             paths.append(given)
-    for path in paths:
-        if path.suffix.lower() == ".parquet":
-            _check_columns(path)
-    shards: dict[str, Shard] = {}
-    for path in paths:
-        shard = Shard(path.resolve(), path.stem)
-        if shard.name in shards and shards[shard.name].path != shard.path:
-            raise InputError(f"{path} and {shards[shard.name].path} would both write the shard '{shard.name}'; "
-                             "rename one of them")
-        shards.setdefault(shard.name, shard)
-    return list(shards.values())
+    seen: dict[str, Path] = {}
+    parts: list[Part] = []
+    for path in (p.resolve() for p in paths):
+        if path.stem in seen:
+            if seen[path.stem] != path:
+                raise InputError(f"{path} and {seen[path.stem]} would both write the parts '{path.stem}-*'; "
+                                 "rename one of them")
+            continue
+        seen[path.stem] = path
+        parts += _parts_of(path, part_rows)
+    return parts
 
 
-def _check_columns(path: Path) -> None:
+def _parts_of(path: Path, part_rows: int) -> list[Part]:
+    if path.suffix.lower() == ".jsonl":
+        return [Part(str(path), f"{path.stem}-00000")]
+    group_rows = _row_groups(path)
+    runs: list[list[int]] = [[]]
+    for group, rows in enumerate(group_rows):
+        if runs[-1] and sum(group_rows[g] for g in runs[-1]) + rows > part_rows:
+            runs.append([])
+        runs[-1].append(group)
+    return [Part(str(path), f"{path.stem}-{index:05d}", tuple(groups), sum(group_rows[g] for g in groups))
+            for index, groups in enumerate(runs)]
+
+
+def _row_groups(path: Path) -> list[int]:
+    """Rows per row group of a Parquet corpus file, read from its footer."""
     pa = _pyarrow()
     try:
-        names = pa.parquet.read_schema(path).names
+        metadata = pa.parquet.ParquetFile(path).metadata
     except (OSError, pa.ArrowException) as exc:
         raise InputError(f"{path}: not a readable Parquet file ({exc})") from None
+    names = metadata.schema.to_arrow_schema().names
     missing = [column for column in ("id", "text") if column not in names]
     if missing:
         raise InputError(f"{path}: a corpus file needs the columns id and text; it has no {' or '.join(missing)} "
                          f"(its columns: {', '.join(names)})")
+    return [metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)]
 
 
-def articles_path(out: Path, name: str) -> Path:
-    return out / "articles" / f"{name}.parquet"
+# ------------------------------------------------------------------ the output location
 
 
-def spans_path(out: Path, name: str) -> Path:
-    return out / "spans" / f"{name}.parquet"
+@dataclass(frozen=True)
+class Output:
+    """Where a corpus run writes: a local or shared folder, or an object store URI."""
 
+    location: str  # as the user gave it, for messages
+    filesystem: pyarrow.fs.FileSystem
+    base: str
 
-def is_complete(out: Path, shard: Shard) -> bool:
-    return articles_path(out, shard.name).is_file()
+    @classmethod
+    def open(cls, location: str | Path) -> Output:
+        pa = _pyarrow()
+        location = str(location)
+        if "://" not in location:
+            path = Path(location).resolve()
+            if path.exists() and not path.is_dir():
+                raise InputError(f"{location}: a corpus run writes a folder, and this is a file")
+            return cls(location, pa.fs.LocalFileSystem(), str(path))
+        try:
+            filesystem, base = pa.fs.FileSystem.from_uri(location)
+        except (pa.ArrowException, ValueError, OSError) as exc:
+            raise InputError(f"{location}: not an output location that pyarrow can open ({exc}); give a folder "
+                             "or a URI such as s3://bucket/prefix") from None
+        return cls(location, filesystem, base.rstrip("/"))
+
+    def keep_plan(self, part_rows: int) -> None:
+        """Record the part size on a first run; refuse another one later, whose parts would overlap."""
+        pa = _pyarrow()
+        path = f"{self.base}/{PLAN_FILE}"
+        try:
+            if self.filesystem.get_file_info(path).type == pa.fs.FileType.File:
+                with self.filesystem.open_input_stream(path) as file:
+                    recorded = json.loads(file.read())["part_rows"]
+                if recorded != part_rows:
+                    raise InputError(f"{self.location}: this output was cut into parts of up to {recorded} rows; "
+                                     f"run again with --part-rows {recorded}, or write to a new folder")
+                return
+            if self.complete():
+                raise InputError(f"{self.location}: holds the output of an earlier propscope version, cut "
+                                 "differently; write to a new folder")
+            self.filesystem.create_dir(self.base, recursive=True)
+            with self.filesystem.open_output_stream(path) as file:
+                file.write(json.dumps({"part_rows": part_rows}).encode())
+        except OSError as exc:
+            raise storage_error(path, exc) from None
+
+    def path(self, table: str, name: str) -> str:
+        return f"{self.base}/{table}/{name}.parquet"
+
+    def complete(self) -> set[str]:
+        """The names of the parts whose articles file is in place."""
+        pa = _pyarrow()
+        try:
+            found = self.filesystem.get_file_info(pa.fs.FileSelector(f"{self.base}/articles", allow_not_found=True))
+        except OSError as exc:
+            raise InputError(f"{self.location}: cannot list the output ({exc})") from None
+        return {Path(info.path).stem for info in found
+                if info.type == pa.fs.FileType.File and info.path.endswith(".parquet")
+                and not Path(info.path).name.startswith(".")}
+
+    def write(self, table: pa.Table, target: str) -> None:
+        """Write ``table`` to ``target`` so that it appears whole or not at all."""
+        pa = _pyarrow()
+        folder, name = target.rsplit("/", 1)
+        # A name of its own per try: a retried part may still be written by its first, lost try.
+        partial = f"{folder}/.{name}.{uuid.uuid4().hex[:12]}.partial"
+        try:
+            self.filesystem.create_dir(folder, recursive=True)
+            pa.parquet.write_table(table, partial, filesystem=self.filesystem)
+            self.filesystem.move(partial, target)  # a rename on a file system, a copy on an object store
+        except OSError as exc:  # pyarrow's IO errors are OSErrors too
+            with suppress(OSError):
+                self.filesystem.delete_file(partial)
+            raise storage_error(target, exc) from None
+
+    def read_metadata(self, name: str) -> dict[bytes, bytes]:
+        with self.filesystem.open_input_file(self.path("articles", name)) as file:
+            return _pyarrow().parquet.read_schema(file).metadata or {}
+
+    def read_table(self, table: str, name: str) -> pa.Table:
+        return _pyarrow().parquet.read_table(self.path(table, name), filesystem=self.filesystem)
 
 
 # ------------------------------------------------------------------ reading
@@ -157,33 +265,21 @@ def _record_table(rows: list[dict[str, Any]]) -> pa.Table:
     return _pyarrow().Table.from_pylist(rows, schema=record_schema)
 
 
-def parquet_records(batch: pa.Table) -> pa.Table:
-    """Record rows from a batch of Parquet rows read with an ``input`` column naming their file."""
-    return _record_table([_record_row(row_record(raw, Path(raw["input"]).name, fetch_urls=False), raw["input"])
-                          for raw in batch.to_pylist()])
-
-
-def jsonl_file_records(batch: pa.Table, encoding: str = "utf-8") -> pa.Table:
-    """Record rows from whole JSONL files (columns ``bytes`` and ``input``); a bad line is an error row."""
-    rows = []
-    for data, input_path in zip(batch.column("bytes").to_pylist(), batch.column("input").to_pylist(), strict=True):
-        lines = io.StringIO(data.decode(encoding, "surrogateescape"), newline="")
-        rows += [_record_row(record, input_path)
-                 for record in jsonl_records(lines, Path(input_path).name, fetch_urls=False)]
-    return _record_table(rows)
-
-
-def read_local(shard: Shard, *, batch_rows: int = BATCH_ROWS, encoding: str = "utf-8") -> Iterator[pa.Table]:
-    """Record rows of one shard in batches, read in this process."""
+def read_part(part: Part, *, batch_rows: int = BATCH_ROWS, encoding: str = "utf-8") -> Iterator[pa.Table]:
+    """Record rows of one part in batches; a bad record is a row with an error."""
     pa = _pyarrow()
-    if shard.kind == "jsonl":
-        data = shard.path.read_bytes()
-        records = jsonl_file_records(pa.table({"bytes": [data], "input": [str(shard.path)]}), encoding)
-        yield from records.to_batches(batch_rows)
+    name = Path(part.input).name
+    if part.kind == "jsonl":
+        lines = io.StringIO(Path(part.input).read_bytes().decode(encoding, "surrogateescape"), newline="")
+        rows = [_record_row(record, part.input) for record in jsonl_records(lines, name, fetch_urls=False)]
+        yield from _record_table(rows).to_batches(batch_rows)
         return
-    for batch in pa.parquet.ParquetFile(shard.path).iter_batches(batch_size=batch_rows):
-        table = pa.Table.from_batches([batch])
-        yield parquet_records(table.append_column("input", pa.array([str(shard.path)] * len(table), pa.string())))
+    if not part.row_groups:
+        return
+    parquet = pa.parquet.ParquetFile(part.input)
+    for batch in parquet.iter_batches(batch_size=batch_rows, row_groups=list(part.row_groups)):
+        yield _record_table([_record_row(row_record(raw, name, fetch_urls=False), part.input)
+                             for raw in batch.to_pylist()])
 
 
 # ------------------------------------------------------------------ analysing
@@ -233,80 +329,69 @@ def result_schema() -> pa.Schema:
     return pa.schema([("input", pa.string()), *articles, ("spans", pa.list_(span))])
 
 
-# ------------------------------------------------------------------ writing
+@dataclass
+class Tally:
+    """What analysing some rows came to: all that a worker sends back to the driver."""
+
+    rows: int = 0
+    errors: int = 0
+    error_examples: list[str] = field(default_factory=list)
+    sources: dict[str, list[float]] = field(default_factory=dict)  # source: [articles scored, score total]
+
+    EXAMPLES = 5
+
+    @classmethod
+    def of(cls, results: pa.Table) -> Tally:
+        errors = [e for e in results.column("error").to_pylist() if e is not None]
+        tally = cls(len(results), len(errors), errors[:cls.EXAMPLES])
+        for source, score in zip(results.column("source").to_pylist(), results.column("score").to_pylist(), strict=True):
+            if score is not None:
+                totals = tally.sources.setdefault(source or "(unknown)", [0, 0.0])
+                totals[0] += 1
+                totals[1] += score
+        return tally
+
+    def add(self, other: Tally) -> None:
+        self.rows += other.rows
+        self.errors += other.errors
+        self.error_examples += other.error_examples[:self.EXAMPLES - len(self.error_examples)]
+        for source, (articles, total) in other.sources.items():
+            mine = self.sources.setdefault(source, [0, 0.0])
+            mine[0] += articles
+            mine[1] += total
+
+    def to_json(self) -> bytes:
+        return json.dumps([self.rows, self.errors, self.error_examples, self.sources]).encode()
+
+    @classmethod
+    def from_json(cls, data: bytes) -> Tally:
+        rows, errors, examples, sources = json.loads(data)
+        return cls(rows, errors, examples, sources)
 
 
-class ShardWriter:
-    """Collects result rows in input order and writes each shard when its last row has arrived."""
-
-    def __init__(self, out: Path, shards: Sequence[Shard], summary: Summary) -> None:
-        self.out = out
-        self.by_input = {str(shard.path): shard for shard in shards}
-        self.summary = summary
-        self.pending: list[pa.Table] = []
-        self.current: str | None = None
-        self.done: set[str] = set()
-        for folder in ("articles", "spans"):
-            (out / folder).mkdir(parents=True, exist_ok=True)
-
-    def add(self, results: pa.Table) -> None:
-        inputs = results.column("input").to_pylist()
-        start = 0
-        for end in range(1, len(inputs) + 1):
-            if end == len(inputs) or inputs[end] != inputs[start]:
-                self._append(inputs[start], results.slice(start, end - start))
-                start = end
-
-    def _append(self, input_path: str, results: pa.Table) -> None:
-        if input_path != self.current:
-            self._flush()
-            if input_path in self.done:
-                raise RuntimeError(f"rows of {input_path} arrived after the shard was written")
-            self.current = input_path
-        self.pending.append(results)
-
-    def close(self) -> None:
-        """Write the last shard, and the shards that had no rows at all."""
-        self._flush()
-        for input_path, shard in self.by_input.items():
-            if input_path not in self.done:
-                write_shard(self.out, shard, result_schema().empty_table())
-                self.summary.shards_done += 1
-
-    def _flush(self) -> None:
-        if self.current is None:
-            return
-        write_shard(self.out, self.by_input[self.current], _pyarrow().concat_tables(self.pending))
-        self.done.add(self.current)
-        self.current, self.pending = None, []
-        self.summary.shards_done += 1
+def analyze_part(part: Part, output: Output, analyze: AnalyzeBatch, *, encoding: str = "utf-8") -> Iterator[Tally]:
+    """A tally per batch of ``part``, and, once the last batch is through, the part written."""
+    results = []
+    for records in read_part(part, encoding=encoding):
+        results.append(analyze(records))
+        yield Tally.of(results[-1])
+    write_part(output, part, _pyarrow().concat_tables(results) if results else result_schema().empty_table())
 
 
-def write_shard(out: Path, shard: Shard, results: pa.Table) -> None:
-    """Write one shard's articles and spans tables; the articles file marks it complete."""
+def write_part(output: Output, part: Part, results: pa.Table) -> None:
+    """Write one part's spans and then its articles, which mark it complete."""
     pa = _pyarrow()
     _, articles_schema, spans_schema = _schemas()
-    metadata = {INPUT_KEY: str(shard.path).encode()}
+    tally = Tally.of(results)
+    metadata = {INPUT_KEY: part.input.encode(), ROW_GROUPS_KEY: json.dumps(part.row_groups).encode(),
+                SOURCES_KEY: json.dumps(tally.sources, sort_keys=True).encode()}
     span_rows = [{"id": row_id, **span} for row_id, spans in
                  zip(results.column("id").to_pylist(), results.column("spans").to_pylist(), strict=True)
                  for span in spans]
     spans = pa.Table.from_pylist(span_rows, schema=spans_schema.with_metadata(metadata))
     articles = results.select(articles_schema.names).cast(articles_schema).replace_schema_metadata(metadata)
-    for table, target in ((spans, spans_path(out, shard.name)), (articles, articles_path(out, shard.name))):
-        partial = target.with_name(f".{target.name}.partial")
-        try:
-            pa.parquet.write_table(table, partial)
-            os.replace(partial, target)
-        except OSError as exc:  # pyarrow's IO errors are OSErrors too
-            raise storage_error(target, exc) from None
-
-
-def input_of(articles_file: Path) -> Path:
-    """The input file a shard's articles table was made from."""
-    metadata = _pyarrow().parquet.read_schema(articles_file).metadata or {}
-    if INPUT_KEY not in metadata:
-        raise InputError(f"{articles_file}: not a propscope articles table")
-    return Path(metadata[INPUT_KEY].decode())
+    output.write(spans, output.path("spans", part.name))
+    output.write(articles, output.path("articles", part.name))
 
 
 # ------------------------------------------------------------------ engines
@@ -314,7 +399,7 @@ def input_of(articles_file: Path) -> Path:
 
 def run(
     inputs: Sequence[Path],
-    out: Path,
+    out: str | Path,
     *,
     engine: str = "local",
     ray_address: str | None = None,
@@ -322,54 +407,62 @@ def run(
     progress: Callable[[Summary], None] | None = None,
     encoding: str = "utf-8",
     sensitivity: str = "balanced",
+    part_rows: int = PART_ROWS,
 ) -> Summary:
-    """Analyse every shard of ``inputs`` not yet complete in ``out`` with the chosen engine."""
+    """Analyse every part of ``inputs`` not yet complete in ``out`` with the chosen engine."""
     if engine not in ENGINES:
         raise InputError(f"--engine {engine}: choose one of {', '.join(ENGINES)}")
     sensitivity = check_sensitivity(sensitivity)
-    shards = plan(inputs)
-    if out.exists() and not out.is_dir():
-        raise InputError(f"{out}: a corpus run writes a folder, and this is a file")
-    todo = [shard for shard in shards if not is_complete(out, shard)]
-    summary = Summary(shards_skipped=len(shards) - len(todo))
-    writer = ShardWriter(out, todo, summary)
+    parts = plan(inputs, part_rows=part_rows)
+    output = Output.open(out)
+    output.keep_plan(part_rows)
+    complete = output.complete()
+    todo = [part for part in parts if part.name not in complete]
+    summary = Summary(parts_skipped=len(parts) - len(todo))
+    if all(part.rows is not None for part in todo):
+        summary.total = sum(part.rows or 0 for part in todo)
+    tally = Tally()
     started = time.perf_counter()
 
-    def take(results: pa.Table) -> None:
-        writer.add(results)
-        summary.done += len(results)
-        errors = results.column("error")
-        summary.errors += len(results) - errors.null_count
-        if errors.null_count < len(results) and len(summary.error_examples) < 5:
-            summary.error_examples += [e for e in errors.to_pylist() if e is not None][:5 - len(summary.error_examples)]
+    def take(part_tally: Tally, *, part_done: bool) -> None:
+        tally.add(part_tally)
+        summary.done, summary.errors, summary.error_examples = tally.rows, tally.errors, tally.error_examples
+        summary.parts_done += part_done
         summary.seconds = time.perf_counter() - started
         if progress:
             progress(summary)
 
     if todo:
         if engine == "local":
-            _run_local(todo, take, model_dir, encoding, sensitivity)
+            _run_local(todo, output, take, model_dir, encoding, sensitivity)
         else:
-            _run_ray(todo, take, model_dir, ray_address, encoding, sensitivity)
-        writer.close()
+            _run_ray(todo, output, take, summary, model_dir, ray_address, encoding, sensitivity)
     summary.seconds = time.perf_counter() - started
-    summary.top_sources = top_sources(out, [shard.name for shard in shards])
+    for name in sorted(complete & {part.name for part in parts}):
+        tally.add(Tally(sources=json.loads(output.read_metadata(name).get(SOURCES_KEY, b"{}"))))
+    summary.top_sources = top_sources(tally)
     return summary
 
 
-def _run_local(shards: Sequence[Shard], take: Callable[[pa.Table], None], model_dir: Path | None,
+def top_sources(tally: Tally, *, limit: int = 5) -> list[tuple[str, int, float]]:
+    """(source, articles, mean score) for the sources with the highest mean score."""
+    means = [(source, int(articles), total / articles) for source, (articles, total) in tally.sources.items()]
+    return sorted(means, key=lambda item: (-item[2], -item[1], item[0]))[:limit]
+
+
+def _run_local(parts: Sequence[Part], output: Output, take: Callable[..., None], model_dir: Path | None,
                encoding: str, sensitivity: Sensitivity) -> None:
     analyze = AnalyzeBatch(str(model_dir) if model_dir else None, threads=os.cpu_count() or 1,
                            sensitivity=sensitivity)
-    for shard in shards:
-        for batch in read_local(shard, encoding=encoding):
-            take(analyze(batch))
+    for part in parts:
+        for tally in analyze_part(part, output, analyze, encoding=encoding):
+            take(tally, part_done=False)
+        take(Tally(), part_done=True)
 
 
 def _import_ray() -> Any:
     try:
         import ray
-        import ray.data
     except ImportError:
         raise MissingExtra("--engine ray needs Ray: pip install 'propscope[ray]'") from None
     return ray
@@ -387,45 +480,63 @@ def _check_reachable(address: str) -> None:
                          "`ray start --head`, or check the address it printed") from None
 
 
-def _run_ray(shards: Sequence[Shard], take: Callable[[pa.Table], None], model_dir: Path | None,
-             address: str | None, encoding: str, sensitivity: str) -> None:
+@cache
+def _worker_analyzer(model_dir: str | None, expected_sha256: str, sensitivity: Sensitivity) -> AnalyzeBatch:
+    """One model per Ray worker process, kept for every part the process is given."""
+    return AnalyzeBatch(model_dir, expected_sha256, threads=1, sensitivity=sensitivity)
+
+
+def analyze_part_on_worker(part: Part, location: str, model_dir: str | None, expected_sha256: str,
+                           sensitivity: Sensitivity, encoding: str) -> bytes:
+    """A Ray task: analyse and write one part; returns its tally as JSON."""
+    tally = Tally()
+    for batch_tally in analyze_part(part, Output.open(location), _worker_analyzer(model_dir, expected_sha256, sensitivity),
+                                    encoding=encoding):
+        tally.add(batch_tally)
+    return tally.to_json()
+
+
+def _run_ray(parts: Sequence[Part], output: Output, take: Callable[..., None], summary: Summary,
+             model_dir: Path | None, address: str | None, encoding: str, sensitivity: Sensitivity) -> None:
     ray = _import_ray()
     expected = model_sha256(model_dir or shipped_model_dir())
     if address not in (None, "auto", "local"):
         _check_reachable(address)
     try:
-        ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
+        # Ray started here serves this process alone, so it listens on loopback only.
+        here = {"_node_ip_address": "127.0.0.1"} if address is None else {}
+        ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False, **here)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         raise InputError(f"--ray-address {address}: cannot connect to a Ray cluster ({exc})") from None
     try:
-        context = ray.data.DataContext.get_current()
-        context.execution_options.preserve_order = True  # the writer closes a shard when the next begins
-        context.enable_progress_bars = False
-        parts = []
-        parquet = [str(s.path) for s in shards if s.kind == "parquet"]
-        jsonl = [str(s.path) for s in shards if s.kind == "jsonl"]
-        if parquet:
-            parts.append(ray.data.read_parquet(parquet, include_paths=True)
-                         .rename_columns({"path": "input"})
-                         .map_batches(parquet_records, batch_format="pyarrow"))
-        if jsonl:
-            parts.append(ray.data.read_binary_files(jsonl, include_paths=True)
-                         .rename_columns({"path": "input"})
-                         .map_batches(jsonl_file_records, batch_format="pyarrow", batch_size=1,
-                                      fn_kwargs={"encoding": encoding}))
-        records = parts[0].union(*parts[1:]) if len(parts) > 1 else parts[0]
-        # Small blocks, so that every actor gets work even when the shards are few.
-        records = records.repartition(target_num_rows_per_block=BATCH_ROWS)
-        workers = max(1, int(ray.cluster_resources().get("CPU", 1)))
-        results = records.map_batches(
-            AnalyzeBatch,
-            fn_constructor_kwargs={"model_dir": str(model_dir.resolve()) if model_dir else None,
-                                   "expected_sha256": expected, "threads": 1, "sensitivity": sensitivity},
-            compute=ray.data.ActorPoolStrategy(min_size=1, max_size=workers),
-            batch_size=BATCH_ROWS, batch_format="pyarrow", num_cpus=1,
-        )  # Ray Data restarts a dead actor and retries its batches by default
-        for batch in results.iter_batches(batch_format="pyarrow", batch_size=None):
-            take(batch)
+        task = ray.remote(num_cpus=1, max_retries=TASK_RETRIES)(analyze_part_on_worker)
+        location = output.location if "://" in output.location else output.base
+        model = str(model_dir.resolve()) if model_dir else None
+        queue = iter(parts)
+        in_flight: dict[Any, Part] = {}
+
+        def submit(count: int) -> None:
+            for part in islice(queue, count):
+                in_flight[task.remote(part, location, model, expected, sensitivity, encoding)] = part
+
+        # A few parts per CPU in flight, so a worker never waits, and a huge plan is not all queued at once.
+        submit(2 * max(1, int(ray.cluster_resources().get("CPU", 1))))
+        while in_flight:
+            [ready], _ = ray.wait(list(in_flight), num_returns=1)
+            part = in_flight.pop(ready)
+            try:
+                payload = ray.get(ready)
+            except ray.exceptions.RayTaskError as exc:
+                if isinstance(exc.cause, PropscopeError):
+                    raise exc.cause from None
+                raise ClusterError(f"{part.input}: part {part.name} failed on a worker ({exc.cause!r}); "
+                                   "run the same command again to redo it") from None
+            except ray.exceptions.RayError as exc:
+                raise ClusterError(f"{part.input}: part {part.name} was lost {TASK_RETRIES + 1} times "
+                                   f"({type(exc).__name__}); run the same command again to redo it") from None
+            summary.received_bytes += len(payload)
+            take(Tally.from_json(payload), part_done=True)
+            submit(1)
     finally:
         ray.shutdown()
 
@@ -433,47 +544,31 @@ def _run_ray(shards: Sequence[Shard], take: Callable[[pa.Table], None], model_di
 # ------------------------------------------------------------------ reading the output
 
 
-def top_sources(out: Path, names: Sequence[str], *, limit: int = 5) -> list[tuple[str, int, float]]:
-    """(source, articles, mean score) for the sources with the highest mean score."""
-    pa = _pyarrow()
-    totals: Counter[str] = Counter()
-    counts: Counter[str] = Counter()
-    for name in names:
-        path = articles_path(out, name)
-        if not path.is_file():
-            continue
-        table = pa.parquet.read_table(path, columns=["source", "score"])
-        for source, score in zip(table.column("source").to_pylist(), table.column("score").to_pylist(), strict=True):
-            if score is not None:
-                totals[source or "(unknown)"] += score
-                counts[source or "(unknown)"] += 1
-    means = sorted(((source, counts[source], totals[source] / counts[source]) for source in counts),
-                   key=lambda item: (-item[2], -item[1], item[0]))
-    return means[:limit]
-
-
-def import_into(library: Library, out: Path, *, encoding: str = "utf-8") -> int:
+def import_into(library: Library, out: str | Path, *, encoding: str = "utf-8") -> int:
     """Store every analysed article of a corpus output in ``library``; returns how many.
 
     The output keeps spans but not article texts, so the texts are read again from the input
-    files recorded in each shard."""
-    pa = _pyarrow()
-    files = sorted((out / "articles").glob("*.parquet"))
-    if not files:
-        raise InputError(f"{out}: no corpus output here (expected {out / 'articles'}/*.parquet "
+    files recorded in each part."""
+    output = Output.open(out)
+    names = sorted(output.complete())
+    if not names:
+        raise InputError(f"{out}: no corpus output here (expected {output.base}/articles/*.parquet "
                          "written by `propscope batch INPUT... -o FOLDER`)")
     stored = 0
-    for articles_file in files:
-        input_path = input_of(articles_file)
+    for name in names:
+        metadata = output.read_metadata(name)
+        if INPUT_KEY not in metadata:
+            raise InputError(f"{output.path('articles', name)}: not a propscope articles table")
+        input_path = Path(metadata[INPUT_KEY].decode())
         if not input_path.is_file():
-            raise InputError(f"{articles_file}: its input {input_path} is gone; the library needs the article "
-                             "texts, so import while the input files are in place")
-        spans = iter(pa.parquet.read_table(spans_path(out, articles_file.stem)).to_pylist())
-        records = (row for batch in read_local(Shard(input_path, articles_file.stem), encoding=encoding)
-                   for row in batch.to_pylist())
-        for article, record in zip(pa.parquet.read_table(articles_file).to_pylist(), records, strict=False):
+            raise InputError(f"{output.path('articles', name)}: its input {input_path} is gone; the library needs "
+                             "the article texts, so import while the input files are in place")
+        part = Part(str(input_path), name, tuple(json.loads(metadata.get(ROW_GROUPS_KEY, b"[]"))))
+        spans = iter(output.read_table("spans", name).to_pylist())
+        records = (row for batch in read_part(part, encoding=encoding) for row in batch.to_pylist())
+        for article, record in zip(output.read_table("articles", name).to_pylist(), records, strict=False):
             if article["id"] != record["id"]:
-                raise InputError(f"{input_path}: changed since {articles_file} was written "
+                raise InputError(f"{input_path}: changed since {output.path('articles', name)} was written "
                                  f"(found id {record['id']} where the output has {article['id']})")
             if article["error"] is not None:
                 continue

@@ -118,6 +118,64 @@ def m003_decoder(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE analyses ADD COLUMN decoder TEXT NOT NULL DEFAULT ''")
 
 
+@migration
+def m004_watch(conn: sqlite3.Connection) -> None:
+    """What `propscope watch` remembers between passes and restarts: each feed's conditional-GET
+    state and back-off, every entry seen (by URL, with its text hash once fetched), and every
+    alert with its deliveries."""
+    conn.execute(
+        """CREATE TABLE feeds (
+            source TEXT PRIMARY KEY,
+            feed TEXT NOT NULL,
+            etag TEXT,
+            last_modified TEXT,
+            next_poll REAL NOT NULL DEFAULT 0,
+            failures INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT
+        )"""
+    )
+    conn.execute(
+        """CREATE TABLE entries (
+            url TEXT PRIMARY KEY,
+            source TEXT NOT NULL,
+            title TEXT,
+            published TEXT,
+            tags TEXT NOT NULL DEFAULT '[]',
+            seen_at TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'new',
+            tries INTEGER NOT NULL DEFAULT 0,
+            next_try REAL NOT NULL DEFAULT 0,
+            error TEXT,
+            text_sha256 TEXT,
+            analysis_id INTEGER REFERENCES analyses(id) ON DELETE SET NULL
+        )"""
+    )
+    conn.execute("CREATE INDEX entries_by_status ON entries (status, source)")
+    conn.execute("CREATE INDEX entries_by_text ON entries (text_sha256)")
+    conn.execute(
+        """CREATE TABLE alerts (
+            id INTEGER PRIMARY KEY,
+            rule TEXT NOT NULL,
+            key TEXT NOT NULL,
+            source TEXT,
+            analysis_id INTEGER REFERENCES analyses(id) ON DELETE SET NULL,
+            created_at TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            UNIQUE (rule, key)
+        )"""
+    )
+    conn.execute(
+        """CREATE TABLE alert_deliveries (
+            alert_id INTEGER NOT NULL REFERENCES alerts(id) ON DELETE CASCADE,
+            channel TEXT NOT NULL,
+            tries INTEGER NOT NULL DEFAULT 0,
+            delivered_at TEXT,
+            error TEXT,
+            PRIMARY KEY (alert_id, channel)
+        )"""
+    )
+
+
 @dataclass(frozen=True)
 class Stored:
     """One row of the library."""
@@ -159,7 +217,7 @@ class Library:
         self.close()
 
     @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self) -> Iterator[sqlite3.Connection]:
         """One transaction; a full disk, a read-only file or a lock held too long is a ``StorageError``."""
         try:
             self.conn.execute("BEGIN IMMEDIATE")
@@ -174,13 +232,13 @@ class Library:
             raise storage_error(self.path, exc) from None
 
     def _migrate(self) -> None:
-        with self._write() as conn:
+        with self.transaction() as conn:
             conn.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
             done = {row["name"] for row in conn.execute("SELECT name FROM _migrations")}
             for step in MIGRATIONS:
                 if step.__name__ not in done:
                     step(conn)
-                    conn.execute("INSERT INTO _migrations VALUES (?, ?)", (step.__name__, _now()))
+                    conn.execute("INSERT INTO _migrations VALUES (?, ?)", (step.__name__, now()))
 
     @property
     def schema_version(self) -> int:
@@ -200,14 +258,14 @@ class Library:
         by another decoder is replaced, under the same id."""
         key = (text_sha256(analysis.text), analysis.model.sha256, analysis.model.sensitivity)
         source = analysis.source or Source()
-        with self._write() as conn:
+        with self.transaction() as conn:
             row = conn.execute(
                 "SELECT id, decoder FROM analyses WHERE text_sha256 = ? AND model_sha256 = ? AND sensitivity = ?", key
             ).fetchone()
             if row and row["decoder"] == decoder:
                 return int(row["id"])
             values = (analysis.model.version, source.name, source.url, source.title, source.date, analysis.score,
-                      len(analysis.spans), _now(), json.dumps(analysis.to_dict(), ensure_ascii=False), decoder)
+                      len(analysis.spans), now(), json.dumps(analysis.to_dict(), ensure_ascii=False), decoder)
             if row:
                 analysis_id = int(row["id"])
                 conn.execute(
@@ -310,7 +368,7 @@ def _stored(row: sqlite3.Row) -> Stored:
     return Stored(row["id"], Analysis.from_dict(json.loads(row["analysis"])), row["created_at"])
 
 
-def _now() -> str:
+def now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import json
 import logging
 import os
 import threading
@@ -22,6 +23,7 @@ from typing import Annotated, Any
 from fastapi import FastAPI, Form, Query, Request
 from fastapi import Path as FastAPIPath
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -30,18 +32,30 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from propscope import ingest, techniques
+from propscope import ingest, techniques, trends
 from propscope._version import __version__
 from propscope.analysis import Analysis, Source
 from propscope.decoding import Sensitivity, check_sensitivity
 from propscope.errors import FetchError, InputError, PropscopeError, StorageError
+from propscope.extension import EXTENSION_ID, EXTENSION_ORIGIN
 from propscope.library import lookup, store
 from propscope.model import Analyzer, Internals
 from propscope.reports import html as html_report
 from propscope.reports.charts import bar_chart, stacked_bar_chart
 from propscope.reports.words import score_reading, sentence_summary
+from propscope.server import trends_page
 from propscope.server.runtime import InferenceQueue, Metrics, QueueFull
-from propscope.server.schemas import AnalysisOut, AnalyzeRequest, BatchRequest, SummaryOut, TechniqueOut, problems
+from propscope.server.schemas import (
+    AnalysisOut,
+    AnalyzeRequest,
+    BatchRequest,
+    SourceIn,
+    SummaryOut,
+    TechniqueOut,
+    TrendArticleOut,
+    TrendRowOut,
+    problems,
+)
 from propscope.store import Library
 
 API_KEY_ENV = "PROPSCOPE_API_KEY"
@@ -49,6 +63,7 @@ LOG = logging.getLogger("propscope.server")
 AnalysisId = Annotated[int, FastAPIPath(ge=1, le=2**63 - 1, description="The analysis's library id.")]
 KEY_COOKIE = "propscope_key"
 PUBLIC_PATHS = ("/healthz", "/static/")
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
 
 @dataclass(frozen=True)
@@ -67,6 +82,8 @@ class Settings:
     fetch_timeout_s: float = 15.0
     analysis_timeout_s: float = 120.0
     sensitivity: Sensitivity = "balanced"  # when a request names none
+    # The browser origins besides the server's own that may use the API: the extensions.
+    extension_origins: tuple[str, ...] = (EXTENSION_ORIGIN,)
 
 
 def _status_of(exc: PropscopeError) -> tuple[int, str]:
@@ -181,7 +198,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             raise Problem(504, "Analysis timed out", f"{name}: no result within {settings.analysis_timeout_s:g} s") from None
         return stored(lambda lib: store(lib, analyzer, analysis)), analysis
 
-    async def article_from(text: str | None, url: str | None) -> tuple[ingest.Article, str]:
+    async def article_from(text: str | None, url: str | None,
+                           source: SourceIn | None = None) -> tuple[ingest.Article, str]:
+        if source is not None:
+            given = Source(url=source.url, title=source.title, name=source.name)
+            return ingest.Article(text or "", given), source.url or "text"
         if url:
             article = await asyncio.to_thread(ingest.fetch, url, timeout=settings.fetch_timeout_s,
                                               allow_private=settings.allow_private_urls)
@@ -197,6 +218,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.middleware("http")
     async def guard_and_measure(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         started = time.perf_counter()
+        origin = request.headers.get("origin")
+        if request.method not in SAFE_METHODS and origin is not None and origin not in allowed_origins(request):
+            # CORS alone would not do: a page's plain-text form POST reaches the server without a preflight.
+            return problem_response(403, "Origin refused",
+                                    f"requests from {origin} are refused: only this server's pages and the propscope "
+                                    "extension may send them (propscope serve --extension-origin adds an extension)")
         if api_key and not request.url.path.startswith(PUBLIC_PATHS):
             given = (request.headers.get("x-api-key") or request.query_params.get("key")
                      or request.cookies.get(KEY_COOKIE) or _bearer(request.headers.get("authorization")))
@@ -215,6 +242,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if api_key and request.query_params.get("key") == api_key:
             response.set_cookie(KEY_COOKIE, api_key, httponly=True, samesite="strict")
         return response
+
+    def allowed_origins(request: Request) -> tuple[str, ...]:
+        return (f"{request.url.scheme}://{request.url.netloc}", *settings.extension_origins)
+
+    # Outermost, so that it answers the extension's preflights before the key is asked for.
+    app.add_middleware(CORSMiddleware, allow_origins=list(settings.extension_origins), allow_methods=["GET", "POST"],
+                       allow_headers=["Content-Type", "X-API-Key", "Authorization"])
 
     @app.exception_handler(Problem)
     async def on_problem(request: Request, exc: Problem) -> Response:
@@ -254,7 +288,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.post("/api/v1/analyze", response_model=AnalysisOut, tags=["analysis"], responses=analysing)
     async def api_analyze(body: AnalyzeRequest) -> dict[str, Any]:
         """Analyse a text, or the article at a URL; the result is stored in the library."""
-        article, name = await article_from(body.text, body.url)
+        article, name = await article_from(body.text, body.url, body.source)
         return output(*await analyse(article, name, body.sensitivity))
 
     @app.post("/api/v1/analyze/batch", response_model=list[AnalysisOut], tags=["analysis"], responses=analysing)
@@ -264,7 +298,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             raise Problem(413, "Batch too large", f"{len(body.items)} items; the limit is {settings.batch_limit}")
         results = []
         for index, item in enumerate(body.items):
-            article, name = await article_from(item.text, item.url)
+            article, name = await article_from(item.text, item.url, item.source)
             results.append(output(*await analyse(article, f"item {index} ({name})", item.sensitivity or body.sensitivity)))
         return results
 
@@ -280,6 +314,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ) -> list[dict[str, Any]]:
         """Stored analyses, newest first, by source and a search in titles, sources and texts."""
         return list(stored(lambda lib: lib.rows(source=source, query=q, limit=limit)))
+
+    @app.get("/api/v1/trends", response_model=list[TrendRowOut], tags=["library"], responses=problems(*always))
+    async def api_trends(by: trends.Period = "week", source: str | None = None,
+                         period: str | None = None) -> list[dict[str, Any]]:
+        """Articles, mean score and technique shares per source and day, week or month; optionally
+        one source, one period. The page /trends draws them."""
+        rows = stored(lambda lib: trends.by_period(lib, by, source=source or None, period=period or None))
+        return [row.to_dict() for row in rows]
+
+    @app.get("/api/v1/trends/articles", response_model=list[TrendArticleOut], tags=["library"],
+             responses=problems(*always))
+    async def api_trend_articles(period: str, by: trends.Period = "week", source: str | None = None) -> list[dict[str, Any]]:
+        """The analyses of one period (and one source), highest score first."""
+        return [article.to_dict() for article in stored(lambda lib: trends.articles(lib, by, period, source=source or None))]
 
     @app.get("/api/v1/techniques", response_model=list[TechniqueOut], tags=["techniques"], responses=problems(*always))
     async def api_techniques() -> list[dict[str, str]]:
@@ -306,9 +354,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # ------------------------------------------------------------ pages
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
-    async def index(request: Request) -> Response:
+    async def index(request: Request, text: str = "", url: str = "", analyse: bool = False) -> Response:
+        """The form, prefilled from the query; with ``analyse=1`` it sends itself (the bookmarklet's link)."""
         return templates.TemplateResponse(request, "index.html", {
-            "error": None, "text": "", "url": "", "sensitivity": analyzer.sensitivity, "settings": analyzer.settings})
+            "error": None, "text": text, "url": url, "sensitivity": analyzer.sensitivity, "settings": analyzer.settings,
+            "autosubmit": analyse and bool(text.strip() or url.strip())})
+
+    @app.get("/read-in-place", response_class=HTMLResponse, include_in_schema=False)
+    async def read_in_place(request: Request) -> Response:
+        base = f"{request.url.scheme}://{request.url.netloc}"
+        return templates.TemplateResponse(request, "read_in_place.html", {
+            "bookmarklet": bookmarklet(base), "extension_id": EXTENSION_ID})
 
     @app.post("/analyze", response_class=HTMLResponse, include_in_schema=False)
     async def analyze_form(request: Request, text: str = Form(""), url: str = Form(""),
@@ -354,6 +410,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return templates.TemplateResponse(request, "corpus.html", {
             "charts": charts, "top": top, "per_technique": per_technique})
 
+    @app.get("/trends", response_class=HTMLResponse, include_in_schema=False)
+    async def trends_view(request: Request, by: str = "week", source: str = "", period: str = "") -> Response:
+        context = stored(lambda lib: trends_page.view(lib, by, source or None, period or None))
+        return templates.TemplateResponse(request, "trends.html", context)
+
     @app.get("/corpus/technique/{label}", response_class=HTMLResponse, include_in_schema=False)
     async def technique_page(request: Request, label: str) -> Response:
         try:
@@ -364,6 +425,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return templates.TemplateResponse(request, "technique.html", {"technique": technique, "examples": examples})
 
     return app
+
+
+def bookmarklet(base: str) -> str:
+    """A javascript: link that opens this server's form on the page's selected text (up to 4,000
+    characters, which fit in a URL) or else on its URL, and sends it."""
+    script = ("(()=>{const s=String(getSelection()).trim();"
+              "const q=s&&s.length<=4000?'text='+encodeURIComponent(s):'url='+encodeURIComponent(location.href);"
+              f"window.open({json.dumps(base + '/?analyse=1&')}+q,'_blank')}})()")
+    return "javascript:" + script
 
 
 def _bearer(header: str | None) -> str | None:

@@ -7,8 +7,16 @@ from pydantic import BaseModel, Field, model_validator
 from propscope.decoding import Sensitivity
 
 
+class SourceIn(BaseModel):
+    """Where a text came from, as the sender knows it: the browser extension sends the page's."""
+
+    url: str | None = Field(default=None, max_length=4096, description="The page the text was read from.")
+    title: str | None = Field(default=None, max_length=1000)
+    name: str | None = Field(default=None, max_length=200, description="The outlet or site, e.g. Millbrook Gazette.")
+
+
 class AnalyzeRequest(BaseModel):
-    """Exactly one of ``text`` or ``url``."""
+    """Exactly one of ``text`` or ``url``; ``source`` only with ``text``."""
 
     text: str | None = Field(default=None, description="The article text.")
     url: str | None = Field(default=None, description="An http(s) URL of an article page.")
@@ -18,10 +26,18 @@ class AnalyzeRequest(BaseModel):
                     "candidate. Default: the server's setting (balanced unless started otherwise).",
     )
 
+    source: SourceIn | None = Field(
+        default=None,
+        description="Where the text came from, stored with the analysis (default: its first line as the title). "
+                    "Only with text: a fetched url brings its own.",
+    )
+
     @model_validator(mode="after")
     def one_input(self) -> AnalyzeRequest:
         if (self.text is None) == (self.url is None):
             raise ValueError("give exactly one of text or url")
+        if self.source is not None and self.url is not None:
+            raise ValueError("give source with text only; a url brings its own")
         return self
 
 
@@ -92,6 +108,29 @@ class TechniqueOut(BaseModel):
     name: str
     definition: str
     colour: str
+
+
+class TrendRowOut(BaseModel):
+    """One source in one period."""
+
+    source: str = Field(description="The source's name; (unknown) for analyses without one.")
+    period: str = Field(description="A day (YYYY-MM-DD), a week (its Monday, YYYY-MM-DD) or a month (YYYY-MM).")
+    articles: int
+    mean_score: float
+    spans: int
+    shares: dict[str, float] = Field(description="Each technique id's share of the spans, 0..1 (all 0 without spans).")
+
+
+class TrendArticleOut(BaseModel):
+    """One analysis of a period: open it at /a/{id} or /api/v1/analyses/{id}."""
+
+    id: int
+    source: str
+    title: str | None
+    url: str | None
+    score: float
+    n_spans: int
+    date: str = Field(description="The day it is counted on: its published date, else the day it was stored.")
 
 
 class ProblemOut(BaseModel):

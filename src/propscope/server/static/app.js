@@ -1,5 +1,6 @@
 // Legend filters and click-to-open explanations; the page works without this script too.
 document.addEventListener("DOMContentLoaded", () => {
+  document.querySelector("form[data-autosubmit]")?.requestSubmit();  // opened by the bookmarklet
   const highlights = Array.from(document.querySelectorAll(".hl"));
   const filters = Array.from(document.querySelectorAll("button.filter"));
 
