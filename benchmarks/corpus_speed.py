@@ -170,10 +170,9 @@ def main() -> None:
         # the driver only schedules parts and adds up their tallies.
         per_cpu = rates["ray"] / max(1, args.nodes or (os.cpu_count() or 1))
         inference = per_cpu * args.project_nodes * args.node_cpus
-        driver_capacity = args.articles / driver_cpu["ray"]
         print(f"per CPU on Ray: {per_cpu:.2f} articles/s; projection, {args.project_nodes} nodes x {args.node_cpus} "
-              f"CPUs: inference {inference:,.0f} articles/s ({inference * 86400 / 1e6:,.0f} M/day), the driver "
-              f"{inference / driver_capacity:.2f} of a core at this run's driver cost per article")
+              f"CPUs: inference {inference:,.0f} articles/s ({inference * 86400 / 1e6:,.0f} M/day); the driver's "
+              f"CPU follows time, not rows: {60 * driver_cpu['ray'] / max(1.0, seconds):.2f} CPU s a minute here")
     if args.workdir is None:
         shutil.rmtree(work)
 
