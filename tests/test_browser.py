@@ -1,6 +1,5 @@
 """The HTML report in a real headless Chromium (Debian's /usr/bin/chromium)."""
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -12,23 +11,8 @@ from propscope.reports import html
 
 from .conftest import PROPAGANDA, LiveServer
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]
 pytestmark = pytest.mark.browser
 HOSTILE = '\n\nA reader wrote: <script>window.pwned = true</script> <img src=x onerror="window.pwned = true">\n'
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"the browser tests need Chromium at {CHROMIUM}: apt-get install chromium")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        yield browser
-        browser.close()
 
 
 def test_report_highlights_spans_and_explains_them(browser, analyzer: Analyzer, tmp_path: Path) -> None:

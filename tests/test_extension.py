@@ -12,7 +12,6 @@ import hashlib
 import json
 import os
 import re
-import shutil
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
@@ -29,9 +28,8 @@ from propscope.extension import EXTENSION_ID, EXTENSION_ORIGIN, extension_dir
 from propscope.server import Settings
 
 from . import newspages
-from .conftest import WAR_REPORT, LiveServer
+from .conftest import CHROMIUM, WAR_REPORT, LiveServer
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 browser = pytest.mark.browser
 

@@ -30,7 +30,6 @@ from propscope.server.trends_page import Point, line_chart
 from propscope.store import Library
 
 from .conftest import CALM, PROPAGANDA, WAR_REPORT, LiveServer
-from .test_browser import ARGS, CHROMIUM
 
 LOUD = [p for p in PROPAGANDA.split("\n\n") if p.strip()][1:]
 WAR = [line for line in WAR_REPORT.splitlines()[1:] if line.strip()]
@@ -269,18 +268,6 @@ def test_api_trends_returns_the_rows_and_the_articles(library: Library, trend_se
         assert bad.status_code == 422 and "named by its Monday" in bad.json()["detail"]
         page = client.get("/trends", params={"by": "fortnight"}, headers={"accept": "text/html"})
         assert page.status_code == 422 and "choose one of day, week, month" in page.text
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"the browser tests need Chromium at {CHROMIUM}: apt-get install chromium")
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        yield chromium
-        chromium.close()
 
 
 def _cells(page: Any, selector: str) -> list[list[str]]:

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import csv
 import io
 import json
-import os
 import re
 import signal
 import sys
@@ -15,118 +13,36 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import click
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 from rich.table import Table
-from rich.text import Text
 
-from propscope import environment, extension, ingest, ptc, reports, scoring, shards, trends, watch
+from propscope import environment, extension, ingest, ptc, reports, scoring, shards, watch
 from propscope._version import __version__
 from propscope.analysis import Analysis
 from propscope.batch import OUTPUT_SUFFIXES, Summary, run_batch
+from propscope.cli_library import library
+from propscope.cli_shared import (
+    analyzer_for,
+    db_option,
+    encoding_option,
+    library_or_none,
+    model_option,
+    no_store_option,
+    progress_bar,
+    rate_progress,
+    reported_errors,
+    sensitivity_option,
+    staged_progress,
+    stderr,
+    writable,
+)
 from propscope.decoding import SENSITIVITIES, Sensitivity
 from propscope.errors import InputError, PropscopeError
 from propscope.library import analyze_with_library
-from propscope.model import Analyzer, default_analyzer, shipped_model_dir
+from propscope.model import Analyzer, shipped_model_dir
 from propscope.predict import label_spans, marked_lines
-from propscope.reports.charts import bar_chart
-from propscope.store import Library, export
-
-stderr = Console(stderr=True, highlight=False, soft_wrap=True)
-
-
-@contextmanager
-def reported_errors() -> Iterator[None]:
-    """Turn propscope's errors into one line on stderr and exit status 1."""
-    try:
-        yield
-    except PropscopeError as exc:
-        stderr.print(Text.assemble(("Error:", "bold red"), f" {exc}"))
-        sys.exit(1)
-    except OSError as exc:
-        if exc.filename is None:
-            raise
-        problem = exc.strerror or str(exc)
-        stderr.print(Text.assemble(("Error:", "bold red"), f" {exc.filename}: {problem[:1].lower()}{problem[1:]}"))
-        sys.exit(1)
-
-
-def _writable(path: Path) -> Path:
-    """``path``, once its folder is made (as batch runs do) and a file can be written there: checked
-    before the work, so that a long run does not fail at its end."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except (FileExistsError, NotADirectoryError):
-        raise InputError(f"{path}: {path.parent} is not a folder (a part of it is a file)") from None
-    if path.is_dir():
-        raise InputError(f"{path}: is a folder; give a file name to write")
-    if not os.access(path.parent, os.W_OK):
-        raise InputError(f"{path}: cannot write in {path.parent} (permission denied)")
-    return path
-
-
-def _progress() -> Progress:
-    return Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-        console=stderr, transient=True,
-    )
-
-
-@contextmanager
-def _staged_progress() -> Iterator[Callable[[str, int, int], None]]:
-    """A progress bar per stage of a long job (train, tune), as ``advance(stage, done, total)``;
-    where stderr is no terminal (a job's log file), a timed line at every tenth of a stage."""
-    if not stderr.is_terminal:
-        yield _progress_lines()
-        return
-    with _progress() as progress:
-        tasks: dict[str, TaskID] = {}
-
-        def advance(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                tasks[stage] = progress.add_task(stage.capitalize(), total=total)
-            progress.update(tasks[stage], completed=done, total=total)
-
-        yield advance
-
-
-def _progress_lines() -> Callable[[str, int, int], None]:
-    tenths: dict[str, int] = {}
-
-    def advance(stage: str, done: int, total: int) -> None:
-        tenth = 10 * done // max(1, total)
-        if tenths.get(stage) != tenth:
-            tenths[stage] = tenth
-            stderr.print(f"{time.strftime('%H:%M:%S')} {stage.capitalize()} {done}/{total}")
-
-    return advance
-
+from propscope.store import Library
 
 PROGRESS_LINE_SECONDS = 60  # how often a corpus run logs where no terminal shows a bar
-
-
-def _rate_progress() -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
-                    TimeRemainingColumn(), console=stderr, transient=True)
-
-
-def _analyzer(model_dir: Path | None, sensitivity: Sensitivity = "balanced") -> Analyzer:
-    if model_dir is None and sensitivity == "balanced":
-        return default_analyzer()
-    return Analyzer(model_dir, sensitivity=sensitivity)
-
-
-model_option = click.option(
-    "--model", "model_dir", type=click.Path(path_type=Path), default=None,
-    help="Model folder (default: the shipped model).",
-)
-sensitivity_option = click.option(
-    "--sensitivity", type=click.Choice(SENSITIVITIES), default="balanced", show_default=True,
-    help="low: only spans the model is sure of; balanced: the best F1; high: every plausible candidate.",
-)
-encoding_option = click.option(
-    "--encoding", default="utf-8", show_default=True, help="Text encoding of the input files."
-)
 
 
 def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
@@ -151,17 +67,6 @@ def cli() -> None:
     """Find propaganda techniques in news articles, span by span."""
 
 
-db_option = click.option(
-    "--db", type=click.Path(path_type=Path), default=None,
-    help="Library file (default: $PROPSCOPE_DB, else the user data folder).",
-)
-no_store_option = click.option("--no-store", is_flag=True, help="Do not keep the analysis in the library.")
-
-
-def _library(db: Path | None, no_store: bool = False) -> Library | None:
-    return None if no_store else Library(db)
-
-
 @cli.command()
 @click.argument("source")
 @click.option("--format", "fmt", type=click.Choice(reports.FORMATS), default="terminal", show_default=True)
@@ -178,10 +83,10 @@ def analyze(
     """Highlight propaganda techniques in SOURCE: a text or HTML file, a URL, or - for stdin."""
     with reported_errors():
         if output is not None:
-            _writable(output)
+            writable(output)
         article = ingest.read(source, encoding=encoding, stdin=sys.stdin.buffer.read() if source == "-" else None)
         name = "stdin" if source == "-" else source
-        analysis = analyze_with_library(_analyzer(model_dir, sensitivity), article, _library(db, no_store), name=name)
+        analysis = analyze_with_library(analyzer_for(model_dir, sensitivity), article, library_or_none(db, no_store), name=name)
         if output is None:
             reports.emit(analysis, fmt, sys.stdout, name=name)
         else:
@@ -229,7 +134,7 @@ def batch(
             if len(inputs) > 1 or engine != "local":
                 raise InputError(f"{output}: a single-file output takes one INPUT and the local engine; "
                                  "give -o a folder for a corpus run")
-            _batch_to_file(inputs[0], path, encoding, _analyzer(model_dir, sensitivity), _library(db, no_store))
+            _batch_to_file(inputs[0], path, encoding, analyzer_for(model_dir, sensitivity), library_or_none(db, no_store))
         elif path.suffix and not path.is_dir():
             raise InputError(f"{output}: write to a .jsonl or .parquet file, or to a folder (a name without a "
                              "suffix) for a corpus run")
@@ -240,7 +145,7 @@ def batch(
 def _batch_to_file(input_path: Path, output: Path, encoding: str, analyzer: Analyzer,
                    library: Library | None) -> None:
     total = ingest.count_records(input_path)
-    with _rate_progress() as progress:
+    with rate_progress() as progress:
         task = progress.add_task("Analysing", total=total, rate="")
 
         def advance(summary: Summary) -> None:
@@ -278,7 +183,7 @@ def _corpus_progress(engine: str) -> Iterator[Callable[[Summary], None]]:
 
         yield line
         return
-    with _rate_progress() as progress:
+    with rate_progress() as progress:
         task = progress.add_task(f"Analysing ({engine})", total=None, rate="")
 
         def advance(summary: Summary) -> None:
@@ -327,12 +232,12 @@ def predict(articles_dir: Path, output: Path, spans_file: Path | None, sentences
     with reported_errors():
         if spans_file is not None and sentences_file is not None:
             raise InputError("--sentences needs the model to find spans; it cannot be used with --spans")
-        _writable(output)
+        writable(output)
         if sentences_file is not None:
-            _writable(sentences_file)
+            writable(sentences_file)
         articles = ptc.read_articles(articles_dir, encoding=encoding,
                                      on_bad_file=lambda exc: stderr.print(f"Skipped {exc}"))
-        analyzer = _analyzer(model_dir, sensitivity)
+        analyzer = analyzer_for(model_dir, sensitivity)
         if spans_file is not None:
             template = ptc.read_labels(spans_file, with_technique=False)
             ptc.check_in_range(template, articles, name=str(spans_file))
@@ -344,7 +249,7 @@ def predict(articles_dir: Path, output: Path, spans_file: Path | None, sentences
                 article_id, text = item
                 return analyzer.analyze(text, name=f"article{article_id}.txt") if text.strip() else None
 
-            with _progress() as progress:
+            with progress_bar() as progress:
                 task = progress.add_task("Analysing", total=len(articles))
                 for article_id, analysis in zip(articles, analyzer.map(analysed, articles.items()), strict=True):
                     if analysis is None:
@@ -426,7 +331,7 @@ def train(data_dir: Path, out_dir: Path, config_path: Path | None, overrides: tu
             if summary is None:
                 raise InputError("--baseline is reported beside a cross-validation of this recipe; give --crossval too")
             summary["baseline"] = crossval.read_baseline(baseline_dir, summary)
-        with _staged_progress() as advance:
+        with staged_progress() as advance:
             figures = training.train(config, data_dir, out_dir, crossval=summary, progress=advance)
         if figures:
             click.echo(json.dumps({k: figures["balanced"][k] for k in ("si", "flc", "slc")}
@@ -461,7 +366,7 @@ def crossval(data_dir: Path, out_dir: Path, folds: int, seed: int, only: tuple[i
         from propscope import recipe
 
         config = recipe.load_config(config_path or recipe.DEFAULT_CONFIG, overrides)
-        with _staged_progress() as advance:
+        with staged_progress() as advance:
             summary = cv.run(config, data_dir, out_dir, folds=folds, seed=seed, only=only or None, retune=retune,
                              progress=advance)
         if only:
@@ -552,7 +457,7 @@ def watch_command(watch_file: Path, once: bool, sensitivity: Sensitivity, model_
     even after a crash, goes on where it stopped. The file's format is in docs/watch.md."""
     with reported_errors():
         config = watch.load(watch_file)
-        analyzer = _analyzer(model_dir, sensitivity)
+        analyzer = analyzer_for(model_dir, sensitivity)
         with Library(db) as lib:
             watcher = watch.Watcher(config, lib, analyzer, say=lambda line: stderr.print(line, markup=False,
                                                                                            highlight=False))
@@ -571,122 +476,7 @@ def _stop(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-@cli.group()
-def library() -> None:
-    """Query the library of stored analyses."""
-
-
-@library.command("list")
-@click.option("--source", default=None, help="Only this source.")
-@click.option("-q", "--query", default=None, help="Search titles, sources and texts.")
-@click.option("--limit", type=int, default=50, show_default=True)
-@db_option
-def library_list(source: str | None, query: str | None, limit: int, db: Path | None) -> None:
-    """List stored analyses, newest first."""
-    with reported_errors(), Library(db) as lib:
-        table = Table(box=None, header_style="bold")
-        for column in ("id", "score", "spans", "source", "title", "date"):
-            table.add_column(column, justify="right" if column in ("id", "score", "spans") else "left")
-        for row in lib.rows(source=source, query=query, limit=limit):
-            table.add_row(str(row["id"]), f"{row['score']:.2f}", str(row["n_spans"]), row["source"] or "",
-                          (row["title"] or "")[:60], row["published"] or row["created_at"][:10])
-        Console(highlight=False).print(table)
-
-
-@library.command("show")
-@click.argument("analysis_id", type=int)
-@click.option("--format", "fmt", type=click.Choice(reports.FORMATS), default="terminal", show_default=True)
-@db_option
-def library_show(analysis_id: int, fmt: str, db: Path | None) -> None:
-    """Show one stored analysis."""
-    with reported_errors(), Library(db) as lib:
-        reports.emit(lib.get(analysis_id).analysis, fmt, sys.stdout, name=f"analysis {analysis_id}")
-
-
-@library.command("stats")
-@click.option("--chart", type=click.Path(path_type=Path), default=None,
-              help="Also write an SVG chart of the sources with the highest mean score.")
-@click.option("--json", "as_json", is_flag=True, help="Print the statistics as JSON.")
-@db_option
-def library_stats(chart: Path | None, as_json: bool, db: Path | None) -> None:
-    """Techniques per source and per month, and the most propagandistic sources."""
-    with reported_errors(), Library(db) as lib:
-        stats = lib.stats()
-        if chart is not None and chart.suffix.lower() != ".svg":
-            raise InputError(f"{chart}: charts are written as SVG; give a file name ending in .svg")
-        if chart is not None:
-            _writable(chart)
-        if as_json:
-            click.echo(json.dumps(stats, indent=2))
-        else:
-            console = Console(highlight=False)
-            for key, title in (("top_sources", "Most propagandistic sources"),
-                               ("by_source", "Techniques per source"), ("by_month", "Techniques per month")):
-                table = Table(title=title, box=None, header_style="bold", title_justify="left")
-                for column in stats[key][0] if stats[key] else ("(empty library)",):
-                    table.add_column(column)
-                for row in stats[key]:
-                    table.add_row(*(str(value) for value in row.values()))
-                console.print(table)
-        if chart is not None:
-            bars = [(row["source"], row["mean_score"], "#be123c") for row in stats["top_sources"]]
-            chart.write_text(bar_chart(bars, title="Mean article score by source", value_format="{:.2f}"),
-                             encoding="utf-8")
-            stderr.print(f"Wrote {chart}")
-
-
-@library.command("export")
-@click.argument("output", type=click.Path(path_type=Path))
-@db_option
-def library_export(output: Path, db: Path | None) -> None:
-    """Export every stored analysis to OUTPUT: .jsonl (whole analyses), .csv or .parquet."""
-    with reported_errors(), Library(db) as lib:
-        n = export(lib, _writable(output))
-        stderr.print(f"Exported {n} analyses to {output}")
-
-
-@library.command("import")
-@click.argument("output")
-@encoding_option
-@db_option
-def library_import(output: str, encoding: str, db: Path | None) -> None:
-    """Load the results of a corpus run (`propscope batch ... -o OUTPUT`) into the library.
-    The article texts are read again from the run's input files."""
-    with reported_errors(), Library(db) as lib:
-        n = shards.import_into(lib, output, encoding=encoding)
-        stderr.print(f"Imported {n} analyses from {output} into {lib.path}")
-
-
-@library.command("trends")
-@click.option("--by", default="week", show_default=True, metavar="day|week|month",
-              help="The period: a day, an ISO week (named by its Monday) or a month.")
-@click.option("--source", default=None, help="Only this source.")
-@click.option("--format", "fmt", type=click.Choice(("table", "csv", "json")), default="table", show_default=True,
-              help="csv: one row per source and period, one share column per technique id.")
-@db_option
-def library_trends(by: str, source: str | None, fmt: str, db: Path | None) -> None:
-    """Articles, mean score and technique shares per source and period.
-
-    An article counts on its published date, else the day it was stored. `propscope serve`
-    draws the same figures at /trends."""
-    with reported_errors(), Library(db) as lib:
-        rows = trends.by_period(lib, by, source=source)
-        if source is not None and not rows:
-            raise InputError(f"--source {source!r}: no analyses from it in {lib.path}")
-        if fmt == "csv":
-            writer = csv.DictWriter(sys.stdout, fieldnames=trends.COLUMNS, lineterminator="\n")
-            writer.writeheader()
-            writer.writerows(row.to_row() for row in rows)
-        elif fmt == "json":
-            click.echo(json.dumps([row.to_dict() for row in rows], indent=2))
-        else:
-            table = Table(box=None, header_style="bold")
-            for column in ("source", by, "articles", "mean score", "spans", "leading techniques"):
-                table.add_column(column, justify="right" if column in ("articles", "mean score", "spans") else "left")
-            for row in rows:
-                table.add_row(row.source, row.period, str(row.articles), f"{row.mean_score:.2f}", str(row.spans),
-                              ", ".join(f"{technique.name} {share:.0%}" for technique, share in row.leading()))
-            Console(highlight=False).print(table)
+cli.add_command(library)
 
 
 def main() -> None:

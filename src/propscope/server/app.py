@@ -43,7 +43,6 @@ from propscope.model import Analyzer, Internals
 from propscope.reports import html as html_report
 from propscope.reports.charts import bar_chart, stacked_bar_chart
 from propscope.reports.words import score_reading, sentence_summary
-from propscope.server import trends_page
 from propscope.server.runtime import InferenceQueue, Metrics, QueueFull
 from propscope.server.schemas import (
     AnalysisOut,
@@ -56,6 +55,7 @@ from propscope.server.schemas import (
     TrendRowOut,
     problems,
 )
+from propscope.server.trends_page import view as trends_page_context
 from propscope.store import Library
 
 API_KEY_ENV = "PROPSCOPE_API_KEY"
@@ -412,7 +412,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/trends", response_class=HTMLResponse, include_in_schema=False)
     async def trends_view(request: Request, by: str = "week", source: str = "", period: str = "") -> Response:
-        context = stored(lambda lib: trends_page.view(lib, by, source or None, period or None))
+        context = stored(lambda lib: trends_page_context(lib, by, source or None, period or None))
         return templates.TemplateResponse(request, "trends.html", context)
 
     @app.get("/corpus/technique/{label}", response_class=HTMLResponse, include_in_schema=False)
