@@ -25,7 +25,7 @@ async function read(tabId, settings) {
     const technique = known[span.technique] || byLabel[span.technique];
     return { index, start: span.start, end: span.end, text: text.slice(span.start, span.end).join(""),
       confidence: span.confidence, technique: technique.id, name: technique.name,
-      definition: technique.definition, colour: technique.colour };
+      definition: technique.definition, colour: technique.colour, paleColour: technique.pale_colour };
   });
   const marked = await inPage(tabId, (spans, sensitivity) => globalThis.propscope.highlight(spans, sensitivity),
     [findings, analysis.model.sensitivity]);

@@ -43,23 +43,27 @@
     return result;
   }
 
-  /** Wrap each piece in one mark per covering span, outermost first: the outer one's colour
-   * fills the text, and each inner one draws a bar of its colour under it, lower the deeper. */
-  function wrap(piece) {
+  /** Wrap each piece in one mark per covering span, outermost first: the innermost one's colour
+   * fills the text (paler where that span has others nested in it), and each span around it
+   * draws a bar of its colour under it, lower the further out, parted by a 1-pixel gap. */
+  function wrap(piece, enclosing) {
     const { node, from, to, covering } = piece;
     if (!node.isConnected || node.parentNode.namespaceURI !== "http://www.w3.org/1999/xhtml") return;
     node.splitText(to);
     const text = node.splitText(from);
+    const innermost = covering.length - 1;
     let parent = null;
     covering.forEach((span, depth) => {
       const mark = document.createElement(MARK);
       mark.className = "propscope-hl";
       mark.dataset.propscopeSpan = String(span.index);
       mark.dataset.propscopeDepth = String(depth);
-      const { colour } = explained[span.index];
-      style(mark, depth === 0
-        ? { background: colour, color: TEXT_ON_COLOUR, "border-radius": "2px", cursor: "help" }
-        : { "border-bottom": `3px solid ${colour}`, "padding-bottom": `${3 * (depth - 1)}px`, cursor: "help" });
+      const { colour, paleColour } = explained[span.index];
+      style(mark, depth === innermost
+        ? { background: enclosing.has(span) ? paleColour : colour, color: TEXT_ON_COLOUR, "border-radius": "2px",
+            cursor: "help" }
+        : { "border-bottom": `3px solid ${colour}`, "padding-bottom": `${4 * (innermost - 1 - depth) + 1}px`,
+            cursor: "help" });
       if (parent) parent.append(mark);
       else text.before(mark);
       parent = mark;
@@ -67,15 +71,17 @@
     parent.append(text);
   }
 
-  /** Highlight `spans` ({index, start, end, name, definition, confidence, colour}, code-point
-   * offsets into the text extract() returned); returns how many spans were marked. */
+  /** Highlight `spans` ({index, start, end, name, definition, confidence, colour, paleColour},
+   * code-point offsets into the text extract() returned); returns how many spans were marked. */
   ns.highlight = function highlight(spans, chosenSensitivity) {
     ns.clear();
     explained = [];
     for (const span of spans) explained[span.index] = span;
     sensitivity = chosenSensitivity;
     // Later pieces first, so that cutting a text node leaves the offsets of earlier pieces valid.
-    for (const piece of pieces(spans).reverse()) wrap(piece);
+    const enclosing = new Set(spans.filter((outer) => spans.some((inner) => outer.start <= inner.start
+      && inner.end <= outer.end && inner.end - inner.start < outer.end - outer.start)));
+    for (const piece of pieces(spans).reverse()) wrap(piece, enclosing);
     const first = new Set();
     for (const mark of document.querySelectorAll(MARK)) {
       const index = Number(mark.dataset.propscopeSpan);

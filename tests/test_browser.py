@@ -122,13 +122,31 @@ def test_notebook_view_escapes_text_and_shows_technique_colours(browser, analyze
     legend = view.locator(".legend li")
     assert legend.count() == len(analysis.technique_counts())
     highlights = view.locator(".hl")
-    first_spans = [segment.split("|")[0] for segment in highlights.evaluate_all("els => els.map(e => e.dataset.techniques)")]
     backgrounds = highlights.evaluate_all("els => els.map(e => getComputedStyle(e).backgroundColor)")
-    assert backgrounds == [_rgb(techniques.get(label).colour) for label in first_spans]
+    assert backgrounds == [_rgb(segment.background) for segment in html.segments(analysis) if segment.spans]
     assert len(set(backgrounds)) >= 3
     highlights.first.focus()
     assert highlights.first.locator(".tip").is_visible()
     # The view's styles stay inside it: the page's own heading is not restyled.
     assert page.locator("h1.hl").evaluate("e => getComputedStyle(e).cursor") == "auto"
     page.screenshot(path=str(tmp_path / "notebook.png"), full_page=True)
+    page.close()
+
+
+def test_a_span_nested_in_one_of_the_same_technique_stands_out(browser, tmp_path: Path) -> None:
+    text = "Once again those bitter puppets of their masters abroad have shown what they are."
+    outer, inner = text.index("those"), text.index("puppets")
+    analysis = Analysis.build(text, [Span(outer, len(text) - 1, "Name_Calling,Labeling", 0.13),
+                                     Span(inner, inner + 7, "Name_Calling,Labeling", 0.6)], ModelInfo("t", "0", "c" * 64))
+    report = tmp_path / "nested.html"
+    report.write_text(html.render(analysis), encoding="utf-8")
+    page = browser.new_page(viewport={"width": 1000, "height": 600})
+    page.goto(report.as_uri())
+    looks = {e["text"]: e for e in page.locator(".hl").evaluate_all(
+        "els => els.map(e => ({text: e.firstChild.textContent, background: getComputedStyle(e).backgroundColor,"
+        " stripes: getComputedStyle(e).boxShadow}))")}
+    colour, pale = techniques.get("Name_Calling,Labeling").colour, techniques.get("Name_Calling,Labeling").pale_colour
+    assert looks["puppets"]["background"] == _rgb(colour) and _rgb(colour) in looks["puppets"]["stripes"]
+    assert looks["those bitter "]["background"] == _rgb(pale) != _rgb(colour)
+    assert looks["those bitter "]["stripes"] == "none"
     page.close()

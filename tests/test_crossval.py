@@ -1,6 +1,7 @@
 """Cross-validation end to end on the tiny invented corpus with a tiny random encoder."""
 
 import json
+import random
 import re
 import shutil
 import subprocess
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from propscope import crossval, span_filter
+from propscope import crossval, folds, span_filter
 from propscope.cli import cli
 from propscope.errors import InputError
 
@@ -46,20 +47,47 @@ def tiny_cv(tmp_path_factory: pytest.TempPathFactory, tiny_encoder: Path) -> tup
     return corpus, folder / "cv", args
 
 
-def test_assign_folds_deals_every_article_once_and_evenly() -> None:
-    ids = [str(i) for i in range(11)]
-    folds = crossval.assign_folds(ids, 3, seed=1)
-    assert sorted(folds) == sorted(ids)
-    assert sorted(list(folds.values()).count(k) for k in range(3)) == [3, 4, 4]
-    assert folds == crossval.assign_folds(list(reversed(ids)), 3, seed=1)
-    assert folds != crossval.assign_folds(ids, 3, seed=2)
+def invented_articles(n: int, seed: int = 0) -> dict[str, str]:
+    """``n`` articles of random words that share nothing but a signature line."""
+    rng = random.Random(seed)
+    words = [f"w{i}" for i in range(5000)]
+    return {str(i): " ".join(rng.choices(words, k=120)) + "\nShare this story with your friends on social media."
+            for i in range(n)}
+
+
+def test_folds_deal_every_article_once_and_evenly() -> None:
+    texts = invented_articles(11)
+    assignment = folds.assign(texts, 3, seed=1)
+    assert sorted(assignment) == sorted(texts)
+    assert sorted(list(assignment.values()).count(k) for k in range(3)) == [3, 4, 4]
+    assert assignment == folds.assign(dict(reversed(texts.items())), 3, seed=1)
+    assert assignment != folds.assign(texts, 3, seed=2)
+    assert folds.near_duplicate_pairs(texts) == []  # a shared signature is not a shared story
+
+
+def test_near_duplicates_always_share_a_fold() -> None:
+    texts = invented_articles(100)
+    rng = random.Random(5)
+    for original, copy in [("0", "copy-of-0"), ("1", "update-of-1"), ("update-of-1", "update-2-of-1")]:
+        words = texts[original].split()
+        kept = words[: len(words) // 3] + [f"new{rng.randrange(10**6)}" for _ in range(len(words))]
+        texts[copy] = " ".join(kept)  # a third of the story again, and as much that is new
+    pairs = {(a, b) for a, b, _ in folds.near_duplicate_pairs(texts)}
+    assert pairs == {("0", "copy-of-0"), ("1", "update-of-1"), ("update-2-of-1", "update-of-1"),
+                     ("1", "update-2-of-1")}
+    assert ["1", "update-2-of-1", "update-of-1"] in folds.groups(texts)
+    for seed in range(20):
+        assignment = folds.assign(texts, 5, seed)
+        assert assignment["0"] == assignment["copy-of-0"]
+        assert assignment["1"] == assignment["update-of-1"] == assignment["update-2-of-1"]
+        assert sorted(list(assignment.values()).count(k) for k in range(5)) == [20, 20, 21, 21, 21]
 
 
 @pytest.mark.parametrize(("n_ids", "k", "message"), [(3, 5, "only 3 articles, fewer than the folds"),
                                                       (10, 1, "at least 2 folds")])
 def test_assign_folds_refuses_impossible_folds(n_ids: int, k: int, message: str) -> None:
     with pytest.raises(InputError, match=message):
-        crossval.assign_folds([str(i) for i in range(n_ids)], k, seed=0)
+        folds.assign(invented_articles(n_ids), k, seed=0)
 
 
 def test_crossval_predicts_every_article_out_of_fold(tiny_cv: tuple[Path, Path, list[str]]) -> None:
@@ -278,3 +306,15 @@ def test_a_cross_validation_from_before_distillation_is_the_same_recipe_without_
     crossval.check_same_recipe(tmp_path, config)
     with pytest.raises(InputError, match=r"it differs in distill\.teacher, "):
         crossval.check_same_recipe(tmp_path, load_config(DEFAULT_CONFIG, ['distill.teacher="teachers/x"']))
+
+
+def test_a_run_folder_of_other_folds_is_refused(tiny_cv: tuple[Path, Path, list[str]], tmp_path: Path) -> None:
+    _, out, args = tiny_cv
+    shutil.copy(out / "config.json", tmp_path / "config.json")
+    assignment = read_assignment(out)
+    (tmp_path / "folds.tsv").write_text("".join(f"{i}\t{1 - f}\n" for i, f in sorted(assignment.items())))
+    moved = [str(tmp_path) if arg == str(out) else arg for arg in args]
+    result = CliRunner().invoke(cli, moved)
+    assert result.exit_code == 1
+    assert "its folds were dealt otherwise (another corpus, seed or fold grouping); give a new --out" in result.output
+    assert not (tmp_path / "fold-0").exists()

@@ -299,7 +299,8 @@ def test_nested_and_overlapping_spans_both_stay_visible(extension: Extension, pa
     spans[2].update(start=text.index("bureaucrats voted"), end=text.index("bureaucrats voted") + len("bureaucrats voted"))
     for span in spans:
         technique = techniques.get(str(span["technique"]))
-        span.update(name=technique.name, definition=technique.definition, colour=technique.colour, confidence=0.9)
+        span.update(name=technique.name, definition=technique.definition, colour=technique.colour,
+                    paleColour=technique.pale_colour, confidence=0.9)
     marked = extension.worker.evaluate("""async ([tabId, spans]) => {
         await chrome.scripting.executeScript({target: {tabId}, func: () => globalThis.propscope.extract()});
         const [{result}] = await chrome.scripting.executeScript({target: {tabId}, args: [spans],
@@ -313,15 +314,17 @@ def test_nested_and_overlapping_spans_both_stay_visible(extension: Extension, pa
         return [Number(m.dataset.propscopeSpan), Number(m.dataset.propscopeDepth), m.textContent, s.backgroundColor,
                 s.borderBottomColor, s.borderBottomWidth, s.borderBottomStyle];
     })""")
-    outer_marks = [s for s in styles if s[0] == 0 and s[1] == 0]
-    assert outer_marks and all(s[3] == _rgb(loaded.colour) for s in outer_marks)
+    # The innermost span fills the text; the outer one, pale around it, draws a bar under it.
+    outer_alone = [s for s in styles if s[0] == 0 and s[2] in ("a gang of ", " ")]
+    assert len(outer_alone) == 2 and all(s[3] == _rgb(loaded.pale_colour) for s in outer_alone)
     inner_mark = next(s for s in styles if s[0] == 1)
-    assert inner_mark[1] == 1 and inner_mark[2] == "unelected"
-    assert inner_mark[4:] == [_rgb(flag.colour), "3px", "solid"]
-    # The overlap: inside "a gang of ..." as a bar, then on its own in its colour.
+    assert inner_mark[1:4] == [1, "unelected", _rgb(flag.colour)]
+    outer_bars = [s for s in styles if s[0] == 0 and s[2] in ("unelected", "bureaucrats")]
+    assert [s[4:] for s in outer_bars] == [[_rgb(loaded.colour), "3px", "solid"]] * 2
+    # The overlap: its own colour inside "a gang of ..." (which nests nothing there) and after it.
     overlap = [s for s in styles if s[0] == 2]
-    assert [(s[1], s[2]) for s in overlap] == [(1, "bureaucrats"), (0, " voted")]
-    assert overlap[0][4] == _rgb(flag.colour) and overlap[1][3] == _rgb(flag.colour)
+    assert [(s[1], s[2], s[3]) for s in overlap] == [(1, "bureaucrats", _rgb(flag.colour)),
+                                                     (0, " voted", _rgb(flag.colour))]
     page.close()
 
 

@@ -34,8 +34,52 @@ def test_html_keeps_overlapping_spans_visible() -> None:
     both = [s for s in segments if len(s.spans) == 2]
     assert [s.text for s in both] == ["traitors"]
     page = html.render(hostile_analysis())
-    assert 'data-techniques="Loaded_Language|Name_Calling,Labeling"' in page
+    assert 'data-techniques="Name_Calling,Labeling|Loaded_Language"' in page  # the innermost first
     assert "Name calling or labelling · confidence 0.90" in page
+
+
+NESTED = "Once again those bitter puppets of their masters abroad have shown what they are."
+
+
+def nested_analysis() -> Analysis:
+    """A long name-calling span with two short ones inside it, one of them inside a loaded phrase."""
+    def at(fragment: str) -> tuple[int, int]:
+        return NESTED.index(fragment), NESTED.index(fragment) + len(fragment)
+
+    return Analysis.build(NESTED, [
+        Span(*at("those bitter puppets of their masters abroad have shown what they are"), "Name_Calling,Labeling", 0.13),
+        Span(*at("bitter puppets"), "Loaded_Language", 0.5),
+        Span(*at("puppets"), "Name_Calling,Labeling", 0.6),
+        Span(*at("masters"), "Name_Calling,Labeling", 0.55),
+    ], MODEL)
+
+
+def test_html_shows_spans_nested_in_a_span_of_the_same_technique() -> None:
+    name_calling, pale_name_calling = (techniques.get("Name_Calling,Labeling").colour,
+                                       techniques.get("Name_Calling,Labeling").pale_colour)
+    loaded = techniques.get("Loaded_Language").colour
+    looks = {s.text: (s.background, s.stripes) for s in html.segments(nested_analysis()) if s.spans}
+    # Around the short spans the long one is pale; each short one has its full colour, with a
+    # stripe for every span around it, parted from the fill by a white line.
+    assert looks["those "] == looks[" of their "] == (pale_name_calling, "")
+    assert looks["masters"] == (name_calling, f"inset 0 -3px 0 {name_calling}, inset 0 -4px 0 #ffffff")
+    assert looks["puppets"] == (name_calling, f"inset 0 -3px 0 {loaded}, inset 0 -4px 0 #ffffff, "
+                                              f"inset 0 -7px 0 {name_calling}, inset 0 -8px 0 #ffffff")
+    assert looks["bitter "][0] == techniques.get("Loaded_Language").pale_colour
+    assert pale_name_calling == "#f0d99c" != name_calling  # #ddaa22 mixed with white
+    page = html.render(nested_analysis())
+    assert f"background: {name_calling};" in page and f"background: {pale_name_calling};" in page
+
+
+def test_terminal_parts_nested_spans_of_one_colour() -> None:
+    out = io.StringIO()
+    terminal.render(nested_analysis(), Console(file=out, width=200, color_system="truecolor"))
+    line = out.getvalue().splitlines()[0]
+    pale = techniques.get("Name_Calling,Labeling").pale_colour
+    full = techniques.get("Name_Calling,Labeling").colour
+    rgb = {colour: ";".join(str(int(colour[i : i + 2], 16)) for i in (1, 3, 5)) for colour in (pale, full)}
+    assert re.search(rf"\x1b\[[\d;]*48;2;{rgb[pale]}mthose \x1b", line)
+    assert re.search(rf"\x1b\[4;[\d;]*48;2;{rgb[full]}mmasters\x1b", line)  # underlined, full colour
 
 
 def test_markdown_lists_findings_and_escapes() -> None:

@@ -7,8 +7,12 @@ import pytest
 import torch
 from click.testing import CliRunner
 
+from propscope import training
 from propscope.cli import cli
+from propscope.datasets import load_corpus
+from propscope.errors import InputError
 from propscope.model import Analyzer
+from propscope.recipe import DEFAULT_CONFIG, load_config
 
 from .conftest import PROPAGANDA, TINY_MEMES, TINY_NEWS, write_tiny_extra
 
@@ -172,3 +176,48 @@ def test_a_bad_teacher_is_explained(tiny_corpus: Path, tiny_encoder: Path, tiny_
     args = ["train", "--data", str(tiny_corpus), "--out", str(tmp_path / "model")]
     result = CliRunner().invoke(cli, args + [arg for o in overrides for arg in ("--set", o)])
     assert result.exit_code == 1 and message in result.output and "Traceback" not in result.output, result.output
+
+
+class Interrupted(Exception):
+    pass
+
+
+def test_an_interrupted_run_resumes_from_its_last_epoch_to_the_same_weights(
+    tiny_corpus: Path, tiny_encoder: Path, tmp_path: Path
+) -> None:
+    config = load_config(DEFAULT_CONFIG, [f'model.encoder="{tiny_encoder}"', "model.window_tokens=32",
+                                          "model.span_hidden=16", "train.epochs=3", "train.batch_size=2",
+                                          "data.extra=[]", "data.extra_weights=[]"])
+    corpus = load_corpus(tiny_corpus, config["data"])
+    whole, whole_log = training.fit(config, corpus)
+
+    steps: list[int] = []
+
+    def cut_in_the_last_epoch(stage: str, done: int, total: int) -> None:
+        steps.append(done)
+        if done == total:  # the last step has run, its epoch is not yet saved
+            raise Interrupted
+
+    checkpoints = tmp_path / "checkpoints"
+    with pytest.raises(Interrupted):
+        training.fit(config, corpus, checkpoints=checkpoints, progress=cut_in_the_last_epoch)
+    per_epoch = steps[-1] // 3
+    steps.clear()
+    resumed, resumed_log = training.fit(config, corpus, checkpoints=checkpoints,
+                                        progress=lambda stage, done, total: steps.append(done))
+    assert steps[0] == 2 * per_epoch + 1  # only the last epoch ran again
+    assert [row["token_loss"] for row in resumed_log] == [row["token_loss"] for row in whole_log]
+    for name, weights in whole.state_dict().items():
+        assert torch.equal(weights, resumed.state_dict()[name]), name
+
+    other = {**config, "train": {**config["train"], "encoder_lr": 1e-3}}
+    with pytest.raises(InputError, match="checkpoint is of another recipe or other training texts"):
+        training.fit(other, corpus, checkpoints=checkpoints)
+    (checkpoints / "model.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(InputError, match=r"not a readable training checkpoint.*delete it to start over"):
+        training.fit(config, corpus, checkpoints=checkpoints)
+
+
+def test_train_leaves_no_checkpoint_behind(tiny_corpus: Path, tiny_encoder: Path, tmp_path: Path) -> None:
+    train(tiny_corpus, tiny_encoder, tmp_path / "model")
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["corpus", "model"]

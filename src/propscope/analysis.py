@@ -158,6 +158,12 @@ class Analysis:
     def span_text(self, span: Span) -> str:
         return self.text[span.start : span.end]
 
+    def enclosing_spans(self) -> set[Span]:
+        """The spans with a shorter span inside them: reports draw them paler around it."""
+        return {span for span in self.spans if any(
+            other.end - other.start < span.end - span.start and span.start <= other.start and other.end <= span.end
+            for other in self.spans)}
+
     def technique_counts(self) -> dict[str, int]:
         """Spans per PTC label, in glossary order, techniques with no span left out."""
         counts = {label: 0 for label in techniques.PTC_LABELS}

@@ -1,23 +1,25 @@
 """Cross-validation: the yardstick every recipe is judged by.
 
-The articles of a PTC folder are dealt into k seeded folds, never splitting an article. For
-each fold, the recipe trains on the other folds, less a part of them (``data.tune_fraction``)
-held out, and the model it gives predicts the fold's articles. Once every fold has its model,
-each fold's decoding is tuned on the held-out parts of all the fold models, less the fold's own
-articles: each article decoded by the model that held it out, with five folds three times as
-many as one fold's part, for choices that vary less by sample. At ``data.tune_fraction = 0``
-nothing is held out: every fold model trains on all the other folds, as the final model trains
-on every article, and each fold is tuned on the other folds' out-of-fold predictions instead.
-Nothing about a fold's articles, not even a threshold, is chosen with their labels. The
-out-of-fold predictions are scored per fold; the summary is the mean and spread over folds.
+The articles of a PTC folder are dealt into k seeded folds, never splitting an article nor a
+group of near-duplicate articles (``folds``). For each fold, the recipe trains on the other
+folds, less a part of them (``data.tune_fraction``) held out, and the model it gives predicts
+the fold's articles. Once every fold has its model, each fold's decoding is tuned on the
+held-out parts of all the fold models, less the fold's own articles: each article decoded by
+the model that held it out, with five folds three times as many as one fold's part, for
+choices that vary less by sample. At ``data.tune_fraction = 0`` nothing is held out: every
+fold model trains on all the other folds, as the final model trains on every article, and
+each fold is tuned on the other folds' out-of-fold predictions instead. Nothing about a
+fold's articles, not even a threshold, is chosen with their labels. The out-of-fold
+predictions are scored per fold; the summary is the mean and spread over folds.
 
-A run is resumable: a fold whose ``figures.json`` exists is not trained again.
+A run is resumable: a fold whose ``figures.json`` exists is not trained again, and a fold cut
+off while training goes on from its last finished epoch.
 """
 
 from __future__ import annotations
 
 import json
-import random
+import shutil
 import statistics
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -27,6 +29,8 @@ from typing import Any
 from propscope import calibration, datasets, model_folder, ptc, scoring
 from propscope.decoding import SENSITIVITIES, sensitivity_settings
 from propscope.errors import InputError
+from propscope.folds import GROUPING, fold_ids
+from propscope.folds import assign as assign_folds
 from propscope.model import Analyzer, Encoding
 from propscope.predict import marked_lines
 from propscope.text import sentence_bounds
@@ -63,8 +67,8 @@ def read_baseline(out_dir: Path, summary: Mapping[str, Any]) -> dict[str, Any]:
     if len(per_fold) != summary["folds"]:
         raise InputError(f"{out_dir}: that cross-validation has {len(per_fold)} folds on record and --crossval has "
                          f"{summary['folds']}; finish its folds, or give one on the same folds")
-    for key in ("seed", "articles"):
-        if key in baseline and baseline[key] != summary.get(key):
+    for key in ("seed", "articles", "grouping"):
+        if baseline.get(key) != summary.get(key):
             raise InputError(f"{out_dir}: that cross-validation is not on the same folds as --crossval "
                              f"({key} {baseline[key]}, not {summary.get(key)})")
     return {"run": out_dir.resolve().name, "folds": len(per_fold), "mean": baseline["mean"], "sd": baseline["sd"]}
@@ -95,22 +99,6 @@ def check_same_recipe(out_dir: Path, config: Mapping[str, Mapping[str, Any]]) ->
         raise InputError(f"{out_dir}: that cross-validation ran another recipe (it differs in {', '.join(differing)})")
 
 
-def assign_folds(ids: Sequence[str], k: int, seed: int) -> dict[str, int]:
-    """Deal the articles into ``k`` folds of near-equal size by a seeded shuffle."""
-    if k < 2:
-        raise InputError(f"--folds {k}: cross-validation needs at least 2 folds")
-    if len(ids) < k:
-        raise InputError(f"--folds {k}: the folder has only {len(ids)} articles, fewer than the folds")
-    shuffled = sorted(ids)
-    random.Random(seed).shuffle(shuffled)
-    return {article_id: index % k for index, article_id in enumerate(shuffled)}
-
-
-def fold_ids(assignment: Mapping[str, int], fold: int) -> list[str]:
-    """The articles of ``fold``, sorted."""
-    return sorted(i for i, f in assignment.items() if f == fold)
-
-
 def gold_density(text: str, rows: Sequence[ptc.LabelledSpan]) -> float:
     """Gold technique spans per sentence: what the article score should rank articles by."""
     return len(rows) / max(1, len(sentence_bounds(text)))
@@ -136,13 +124,15 @@ def run(
     if outside:
         raise InputError(f"--fold {outside[0]}: the folds are numbered 0 to {folds - 1}")
     corpus = datasets.load_corpus(data_dir, config["data"])
-    assignment = assign_folds(list(corpus.articles), folds, seed)
+    assignment = assign_folds(corpus.articles, folds, seed)
     if (out_dir / "config.json").is_file():
         check_same_recipe(out_dir, config)
+    dealt = "".join(f"{article_id}\t{fold}\n" for article_id, fold in sorted(assignment.items()))
+    if (out_dir / "folds.tsv").is_file() and (out_dir / "folds.tsv").read_text(encoding="utf-8") != dealt:
+        raise InputError(f"{out_dir}: its folds were dealt otherwise (another corpus, seed or fold grouping); "
+                         "give a new --out")
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "folds.tsv").write_text(
-        "".join(f"{article_id}\t{fold}\n" for article_id, fold in sorted(assignment.items())), encoding="utf-8"
-    )
+    (out_dir / "folds.tsv").write_text(dealt, encoding="utf-8")
     (out_dir / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
     digest = datasets.data_digest(data_dir)
     per_fold = []
@@ -159,7 +149,7 @@ def run(
     for fold in chosen:
         per_fold.append(json.loads((out_dir / f"fold-{fold}" / "figures.json").read_text(encoding="utf-8")))
     summary = summarise(per_fold)
-    summary |= {"articles": len(assignment), "seed": seed}
+    summary |= {"articles": len(assignment), "seed": seed, "grouping": GROUPING}
     if only is None:
         summary["decoding"] = median_settings(per_fold)
         if (out_dir / SPAN_FILTER).is_file():
@@ -200,7 +190,7 @@ def _run_fold(
         float(config["data"]["tune_fraction"]), int(config["data"]["split_seed"]),
     )
     inner = datasets.Corpus(corpus.articles, corpus.labels, train_ids, tune_ids, corpus.extra)
-    model, log = training.fit(config, inner, progress=progress)
+    model, log = training.fit(config, inner, checkpoints=fold_dir / "checkpoints", progress=progress)
     training.export(model, config, inner, fold_dir / "model", log=log, data_sha256=digest, progress=progress)
     analyzer = Analyzer(fold_dir / "model")
     articles = {i: corpus.articles[i] for i in test_ids}
@@ -209,6 +199,7 @@ def _run_fold(
     figures |= {"fold": fold, "test_articles": len(test_ids), "train_articles": len(train_ids),
                 "tune_articles": len(tune_ids), "minutes": round((time.monotonic() - started) / 60, 1)}
     (fold_dir / "figures.json").write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
+    shutil.rmtree(fold_dir / "checkpoints")
 
 
 def _retune_fold(

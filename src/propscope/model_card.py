@@ -82,9 +82,10 @@ def _crossval_section(summary: Mapping[str, Any], tune_fraction: float) -> str:
 |---|---|---|---|---|
 {per_technique}
 """ if per_technique else ""
+    dealt = f"group of {summary['grouping']}" if "grouping" in summary else "article"
     return f"""## Cross-validated figures
-{summary['folds']}-fold cross-validation over the {summary.get('articles', 'PTC')} PTC training articles (folds by article,
-seed {summary.get('seed', '?')}): each fold's model is trained by this recipe on the other folds{held_out}, and
+{summary['folds']}-fold cross-validation over the {summary.get('articles', 'PTC')} PTC training articles (folds by
+{dealt}, seed {summary.get('seed', '?')}): each fold's model is trained by this recipe on the other folds{held_out}, and
 predicts the fold; its decoding is tuned on {pool}. Nothing about a fold's articles is chosen with
 their labels. Mean and standard deviation over folds{compared}:
 

@@ -17,7 +17,11 @@ targets.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import pickle
 import random
+import shutil
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -245,18 +249,25 @@ def fit(
     config: Mapping[str, Mapping[str, Any]],
     corpus: Corpus,
     *,
+    checkpoints: Path | None = None,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> tuple[TaggerModel, list[dict[str, Any]]]:
     """Train the model on the corpus's training texts; returns it and the per-epoch log. With a
-    teacher in the recipe, the teacher trains first (its epochs are logged as "teacher")."""
+    teacher in the recipe, the teacher trains first (its epochs are logged as "teacher").
+
+    With ``checkpoints``, the state after every epoch is kept in that folder, and a run of the
+    same recipe on the same texts resumes from it: an interrupted run, resumed, ends with the
+    weights that an uninterrupted one gives."""
     teacher_name = str(config.get("distill", {}).get("teacher", ""))
     if not teacher_name:
-        return _fit(config, corpus, progress=progress)
+        return _fit(config, corpus, checkpoint=checkpoints / "model.pt" if checkpoints else None, progress=progress)
     share = config["distill"]["weight"]
     if not 0 <= share <= 1:
         raise InputError(f"distill.weight = {share}: expected the teacher's share of the targets, from 0 to 1")
     tokenizer = load_tokenizer(encoder_dir(teacher_name) / "tokenizer.json")
-    teacher, teacher_log = _fit(teacher_config(config), corpus, progress=_renamed(progress, "teacher"))
+    teacher, teacher_log = _fit(teacher_config(config), corpus,
+                                checkpoint=checkpoints / "teacher.pt" if checkpoints else None,
+                                progress=_renamed(progress, "teacher"))
     device = training_device(str(config["train"].get("device", "cpu")))
     texts = [text.text for text, _ in corpus.training_texts()]
     taught_tokens = [tokenize(tokenizer, text) for text in texts]
@@ -265,7 +276,7 @@ def fit(
                                         int(config["model"]["inference_stride"]), int(config["train"]["batch_size"]))
     del teacher  # its memory is free again before the student trains
     model, log = _fit(config, corpus, teacher=list(zip(taught_tokens, probabilities, strict=True)),
-                      progress=progress)
+                      checkpoint=checkpoints / "model.pt" if checkpoints else None, progress=progress)
     return model, [{"model": "teacher", **row} for row in teacher_log] + [{"model": "student", **row} for row in log]
 
 
@@ -314,6 +325,7 @@ def _fit(
     corpus: Corpus,
     *,
     teacher: Sequence[tuple[Tokens, np.ndarray]] = (),
+    checkpoint: Path | None = None,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> tuple[TaggerModel, list[dict[str, Any]]]:
     train_cfg, model_cfg = config["train"], config["model"]
@@ -360,11 +372,15 @@ def _fit(
     technique_weight = float(train_cfg["technique_loss_weight"])
     log: list[dict[str, Any]] = []
     step = 0
-    started = time.monotonic()
     ema_decay = float(train_cfg.get("ema_decay", 0.0))
     averaged = [p.detach().clone() for p in model.parameters()] if ema_decay else []
+    run = _Run(model, optimizer, scheduler, rng, averaged, _run_digest(config, corpus))
+    if checkpoint and checkpoint.is_file():
+        log = run.restore(checkpoint)
+        step = len(log) * per_epoch
+    started = time.monotonic() - 60 * (log[-1]["minutes"] if log else 0.0)
     model.train()
-    for epoch in range(epochs):
+    for epoch in range(len(log), epochs):
         batches = epoch_batches(prepared, content, batch_size, rng)
         totals = {"token_loss": 0.0, "span_loss": 0.0}
         for windows in batches:
@@ -394,6 +410,8 @@ def _fit(
                 progress("train", step, total_steps)
         log.append({"epoch": epoch + 1, **{k: v / len(batches) for k, v in totals.items()},
                     "minutes": (time.monotonic() - started) / 60})
+        if checkpoint:
+            run.save(checkpoint, log)
 
     if averaged:
         with torch.no_grad():
@@ -401,6 +419,58 @@ def _fit(
                 parameter.copy_(average)
     model.eval()
     return model.cpu(), log
+
+
+def _run_digest(config: Mapping[str, Mapping[str, Any]], corpus: Corpus) -> str:
+    """What a checkpoint must have been trained on to be resumed: the recipe (less what changes
+    only the speed) and the training articles."""
+    speed_only = {("train", "threads"), ("train", "device"), ("model", "score_rate")}
+    recipe = {section: {k: v for k, v in values.items() if (section, k) not in speed_only}
+              for section, values in config.items() if section != "decoding"}
+    texts = [(repr(text), weight) for text, weight in corpus.training_texts()]
+    return hashlib.sha256(json.dumps([recipe, texts], sort_keys=True, default=str).encode()).hexdigest()
+
+
+@dataclass
+class _Run:
+    """Everything a training run needs to go on where it stopped, as torch states."""
+
+    model: TaggerModel
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    rng: random.Random
+    averaged: list[torch.Tensor]
+    digest: str
+
+    def save(self, path: Path, log: list[dict[str, Any]]) -> None:
+        state = {"digest": self.digest, "log": log, "model": self.model.state_dict(),
+                 "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+                 "rng": self.rng.getstate(), "python": random.getstate(), "numpy": np.random.get_state(),
+                 "torch": torch.get_rng_state(), "averaged": self.averaged}
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(path.name + ".partial")
+        torch.save(state, partial)
+        partial.replace(path)  # a kill while saving leaves the previous epoch's checkpoint whole
+
+    def restore(self, path: Path) -> list[dict[str, Any]]:
+        """Load the state saved in ``path``; returns the log of the epochs it had done."""
+        try:
+            state = torch.load(path, map_location=next(self.model.parameters()).device, weights_only=False)
+        except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as exc:
+            raise InputError(f"{path}: not a readable training checkpoint ({exc}); delete it to start over") from None
+        if state.get("digest") != self.digest:
+            raise InputError(f"{path}: this checkpoint is of another recipe or other training texts; "
+                             "delete it to start over, or resume with the recipe it was trained with")
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.rng.setstate(state["rng"])
+        random.setstate(state["python"])
+        np.random.set_state(state["numpy"])
+        torch.set_rng_state(state["torch"])
+        for mine, saved in zip(self.averaged, state["averaged"], strict=True):
+            mine.copy_(saved)
+        return list(state["log"])
 
 
 def train(
@@ -412,6 +482,8 @@ def train(
     progress: Callable[[str, int, int], None] | None = None,
 ) -> dict[str, Any]:
     """Train, export ONNX, tune decoding on the held-out articles, and write the model folder.
+    Every epoch is kept in ``OUT.checkpoints`` beside it until the folder is written, so the same command,
+    run again after an interruption, resumes from the last finished epoch.
 
     Returns the validation figures. ``crossval`` is the summary of this recipe's cross-validation,
     for the model card; a model trained on every article takes its decoding settings from it,
@@ -428,10 +500,13 @@ def train(
             "a finished cross-validation of this recipe, or put [decoding.low], [decoding.balanced] and "
             "[decoding.high] in the config"
         )
-    model, log = fit(config, corpus, progress=progress)
+    checkpoints = out_dir.with_name(out_dir.name + ".checkpoints")
+    model, log = fit(config, corpus, checkpoints=checkpoints, progress=progress)
     digests = [data_digest(data_dir / path) for path in config["data"].get("extra", [])]
-    return export(model, config, corpus, out_dir, log=log, data_sha256=data_digest(data_dir),
-                  extra_sha256=digests, crossval=crossval, span_filter=span_filter, progress=progress)
+    figures = export(model, config, corpus, out_dir, log=log, data_sha256=data_digest(data_dir),
+                     extra_sha256=digests, crossval=crossval, span_filter=span_filter, progress=progress)
+    shutil.rmtree(checkpoints, ignore_errors=True)
+    return figures
 
 
 def export(

@@ -23,27 +23,47 @@ _ENV = Environment(
 
 @dataclass(frozen=True)
 class Segment:
-    """A stretch of text covered by the same set of spans (possibly none)."""
+    """A stretch of text covered by the same set of spans (possibly none), the innermost first:
+    its colour fills the segment, and each span around it adds a stripe below."""
 
     text: str
     spans: tuple[Span, ...]
     sentence: str  # the sentence the segment starts in, when it carries spans
     evidence: bool = False  # the segment lies in a sentence marked by the model's evidence alone
+    pale: bool = False  # the innermost span here has another span nested in it, elsewhere
+
+    @property
+    def background(self) -> str:
+        technique = techniques.get(self.spans[0].technique)
+        return technique.pale_colour if self.pale else technique.colour
+
+    @property
+    def stripes(self) -> str:
+        """A CSS box-shadow: a 3-pixel stripe in the colour of each enclosing span, each above a
+        white line that parts it from the same colour."""
+        layers = []
+        for depth, span in enumerate(self.spans[1:]):
+            layers += [f"inset 0 -{4 * depth + 3}px 0 {techniques.get(span.technique).colour}",
+                       f"inset 0 -{4 * depth + 4}px 0 #ffffff"]
+        return ", ".join(layers)
 
 
 def segments(analysis: Analysis) -> list[Segment]:
-    """Cut the text at every span boundary, so overlapping spans stay visible, and at the
-    bounds of the sentences marked by evidence alone."""
+    """Cut the text at every span boundary, so nested and overlapping spans stay visible, and
+    at the bounds of the sentences marked by evidence alone."""
     marked = [s for s in analysis.sentences if s.evidence]
     bounds = [(s.start, s.end) for s in analysis.spans] + [(s.start, s.end) for s in marked]
     cuts = sorted({0, len(analysis.text), *(start for start, _ in bounds), *(end for _, end in bounds)})
+    enclosing = analysis.enclosing_spans()
     result = []
     for start, end in pairwise(cuts):
-        covering = tuple(s for s in analysis.spans if s.start <= start and end <= s.end)
+        covering = tuple(sorted((s for s in analysis.spans if s.start <= start and end <= s.end),
+                                key=lambda s: s.end - s.start))
         sentence = next((s for s in analysis.sentences if s.start <= start < s.end), None) if covering else None
         result.append(Segment(analysis.text[start:end], covering,
                               analysis.text[sentence.start:sentence.end] if sentence else "",
-                              any(s.start <= start and end <= s.end for s in marked)))
+                              any(s.start <= start and end <= s.end for s in marked),
+                              bool(covering) and covering[0] in enclosing))
     return result
 
 

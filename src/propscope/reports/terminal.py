@@ -23,9 +23,11 @@ def _snippet(text: str) -> str:
     return snippet[: SNIPPET_CHARS - 1] + "…" if len(snippet) > SNIPPET_CHARS else snippet
 
 
-def highlight(technique: str) -> str:
-    """The rich style of a span: dark text on the technique's colour, readable on any terminal."""
-    return f"{techniques.HIGHLIGHT_TEXT} on {techniques.get(technique).colour}"
+def highlight(technique: str, *, pale: bool = False) -> str:
+    """The rich style of a span: dark text on the technique's colour, readable on any terminal;
+    ``pale`` around the spans nested in it."""
+    found = techniques.get(technique)
+    return f"{techniques.HIGHLIGHT_TEXT} on {found.pale_colour if pale else found.colour}"
 
 
 def render(analysis: Analysis, console: Console) -> None:
@@ -34,9 +36,14 @@ def render(analysis: Analysis, console: Console) -> None:
     marked = [sentence for sentence in analysis.sentences if sentence.evidence]
     for sentence in marked:
         body.stylize(EVIDENCE_STYLE, sentence.start, sentence.end)
-    # Longer spans first, so a short span nested inside a long one keeps its own colour.
+    # Longer spans first, so a short span nested inside a long one keeps its own colour; the long
+    # one is paler, and the nested one underlined, so that they part even in the same colour.
+    enclosing = analysis.enclosing_spans()
     for span in sorted(analysis.spans, key=lambda s: s.start - s.end):
-        body.stylize(highlight(span.technique), span.start, span.end)
+        nested = any(outer.start <= span.start and span.end <= outer.end
+                     and outer.end - outer.start > span.end - span.start for outer in enclosing)
+        style = highlight(span.technique, pale=span in enclosing)
+        body.stylize(f"{style} underline" if nested else style, span.start, span.end)
     console.print(body)
     console.print()
 

@@ -333,7 +333,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def api_techniques() -> list[dict[str, str]]:
         """The 14 techniques with their names, definitions and colours."""
         return [{"id": t.id, "ptc_label": t.ptc_label, "name": t.name, "definition": t.definition,
-                 "colour": t.colour} for t in techniques.TECHNIQUES]
+                 "colour": t.colour, "pale_colour": t.pale_colour} for t in techniques.TECHNIQUES]
 
     @app.get("/healthz", tags=["operations"], responses=problems(413, 422))
     async def healthz() -> dict[str, Any]:

@@ -108,6 +108,7 @@ class TechniqueOut(BaseModel):
     name: str
     definition: str
     colour: str
+    pale_colour: str = Field(description="The colour mixed with white: a span's fill around the spans nested in it.")
 
 
 class TrendRowOut(BaseModel):
