@@ -6,6 +6,7 @@ import pytest
 
 from propscope import datasets
 from propscope.errors import InputError, MalformedRow
+from propscope.ptc import LabelledSpan
 
 from .conftest import TINY_NEWS, write_tiny_extra
 
@@ -58,3 +59,18 @@ def test_the_real_extra_sources_read_as_their_readmes_describe(shared_ptc: Path)
     for text in news + memes:
         for row in text.rows:
             assert text.text[row.start:row.end].strip() == text.text[row.start:row.end]
+
+
+def test_span_words_is_how_long_each_technique_s_training_spans_run() -> None:
+    text = " ".join(f"w{i}" for i in range(60))
+
+    def words(article_id: str, technique: str, start_word: int, n: int) -> LabelledSpan:
+        start = text.index(f"w{start_word} ") if start_word else 0
+        end = text.index(f"w{start_word + n - 1}") + len(f"w{start_word + n - 1}")
+        return LabelledSpan(article_id, technique, start, end)
+
+    # Loaded language runs 1 to 20 words in training; one 50-word span is in an article held out.
+    labels = [words("1", "Loaded_Language", 0, n) for n in range(1, 21)] + [words("2", "Loaded_Language", 0, 50),
+                                                                          words("1", "Doubt", 5, 7)]
+    corpus = datasets.Corpus({"1": text, "2": text}, labels, ["1"], ["2"])
+    assert datasets.span_words(corpus) == {"Doubt": 7, "Loaded_Language": 20}  # 95th percentile 19.05, rounded up

@@ -8,14 +8,18 @@ from propscope.decoding import (
     DecodingParams,
     best_window,
     char_spans,
+    cores,
     evidence_ranges,
+    occurrences,
     paragraph_starts,
     pool,
     span_features,
     stitch,
     technique_probabilities,
     token_runs,
+    too_long,
 )
+from propscope.techniques import TECHNIQUES
 from propscope.text import Tokens
 
 
@@ -113,3 +117,31 @@ def test_evidence_ranges_are_the_tokens_where_some_technique_channel_is_sure() -
     assert evidence_ranges(tokens, probs, 0.2) == [(9, 16), (17, 22)]
     assert evidence_ranges(tokens, probs, DISABLED) == []
     assert evidence_ranges(tokens, probs[:, :1], 0.0) == []  # a 0.1 model has no technique channels
+
+
+def test_cores_are_the_stretches_that_reach_the_bar_inside_a_span() -> None:
+    probs = np.array([0.9, 0.3, 0.6, 0.2, 0.7, 0.8, 0.1, 0.1, 0.65, 0.9], dtype=np.float32)
+    assert cores(probs, 1, 9, 0.5) == [(2, 6), (8, 9)]  # one token's gap joined, two not
+    assert cores(probs, 1, 9, 0.75) == [(5, 6)]
+    assert cores(probs, 1, 9, 0.95) == []
+
+
+def test_a_span_is_too_long_beside_its_technique_s_usual_length() -> None:
+    lengths = {"Loaded_Language": 4, "Doubt": 20}
+    loaded, doubt, slogans = (next(i for i, t in enumerate(TECHNIQUES) if t.ptc_label == label)
+                              for label in ("Loaded_Language", "Doubt", "Slogans"))
+    seven_words = "one two three four five six seven"
+    assert too_long(seven_words, loaded, lengths, 1.5)
+    assert not too_long(seven_words, loaded, lengths, 2.0)
+    assert not too_long(seven_words, doubt, lengths, 1.0)
+    assert not too_long(seven_words, slogans, lengths, 1.0)  # no length known: never too long
+    assert not too_long(seven_words, loaded, lengths, 0.0)  # 0 turns the cut off
+
+
+def test_occurrences_are_the_same_words_elsewhere_case_ignored() -> None:
+    text = "Thugs burned it. The thugs, thuggish thugs! Not THUGS-like: thugs"
+    first = text.index("thugs")
+    found = [text[start:end] for start, end in occurrences(text, first, first + 5)]
+    assert found == ["Thugs", "thugs", "THUGS", "thugs"]
+    assert (first, first + 5) not in occurrences(text, first, first + 5)
+    assert occurrences(text, 5, 6) == []  # a blank has no occurrences

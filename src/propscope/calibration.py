@@ -35,6 +35,8 @@ MAX_NONE = (1.0, 0.6, 0.4)
 TECHNIQUE_HIGH = (DISABLED, 0.7, 0.6, 0.5, 0.4, 0.3)
 REPETITION = (DISABLED, 0.7, 0.55, 0.4, 0.3, 0.2)
 MIN_SUPPORT = (0.0, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45)
+LONG_SPAN = (0.0, 3.0, 2.0, 1.5, 1.0)
+RECUR = (DISABLED, 0.6, 0.5, 0.4, 0.3)
 SENTENCE_EVIDENCE = (DISABLED, 0.5, 0.45, 0.4, 0.35, 0.3, 0.275, 0.25, 0.225, 0.2, 0.175, 0.15, 0.125, 0.1)
 ROUNDS = 3
 
@@ -80,9 +82,11 @@ def tune(encoded: Encoded, gold: Sequence[ptc.LabelledSpan], *, workers: int = 1
     """The decoding parameters of every sensitivity setting, chosen on ``encoded`` articles.
 
     First the tagger's spans on a full grid; then, one after the other, the threshold for
-    spans of single technique channels and the one for recurring phrases as Repetition. The
-    three depend on each other, so the rounds repeat with the others in place until no choice
-    changes (at most ``ROUNDS``). Then a span filter is fit on the spans of the balanced
+    spans of single technique channels, the one for recurring phrases as Repetition, how much
+    longer than its technique's spans a span may run before it is cut to its cores, and how
+    sure a span must be for the other occurrences of its words to be judged too. They depend
+    on each other, so the rounds repeat with the others in place until no choice changes (at
+    most ``ROUNDS``). Then a span filter is fit on the spans of the balanced
     setting, and each setting gets the ``min_support`` that suits it best (0: no filtering).
     Last, each setting gets its ``sentence_evidence``. ``workers`` processes share the decoding.
     """
@@ -98,6 +102,7 @@ def tune_pools(
     others' into any pool's scores."""
     credits = _Credits(pools, gold)
     has_channels = any(Internals(analyzer).n_channels > 1 for analyzer, _ in credits.units)
+    has_lengths = any(analyzer.span_words for analyzer, _ in credits.units)
     settings = {pool: {name: DecodingParams() for name in BETA} for pool in pools}
     tuning = list(pools)
     with credits.workers(workers):
@@ -106,6 +111,9 @@ def tune_pools(
             if has_channels:
                 chosen = credits.best_of(chosen, lambda p: [replace(p, technique_high=t) for t in TECHNIQUE_HIGH])
             chosen = credits.best_of(chosen, lambda p: [replace(p, repetition=r) for r in REPETITION])
+            if has_lengths:
+                chosen = credits.best_of(chosen, lambda p: [replace(p, long_span=f) for f in LONG_SPAN])
+            chosen = credits.best_of(chosen, lambda p: [replace(p, recur=r) for r in RECUR])
             tuning = [pool for pool in tuning if chosen[pool] != settings[pool]]
             settings |= {pool: chosen[pool] for pool in tuning}
             if not tuning:

@@ -12,13 +12,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from propscope import ptc, techniques
+from propscope.decoding import word_count
 from propscope.errors import InputError, MalformedRow
 from propscope.text import read_text
 
@@ -126,6 +130,17 @@ class Corpus:
         grouped = ptc.by_article(self.labels)
         texts = [(AnnotatedText(i, self.articles[i], tuple(grouped.get(i, ()))), 1.0) for i in self.train_ids]
         return texts + [(text, weight) for source, weight in self.extra for text in source]
+
+
+def span_words(corpus: Corpus) -> dict[str, int]:
+    """How long each technique's spans run: per PTC label, the 95th percentile of the word
+    counts of its spans in the training articles (what ``DecodingParams.long_span`` scales)."""
+    train = set(corpus.train_ids)
+    counts: dict[str, list[int]] = {}
+    for row in corpus.labels:
+        if row.article_id in train:
+            counts.setdefault(row.technique, []).append(word_count(corpus.articles[row.article_id][row.start : row.end]))
+    return {label: max(1, math.ceil(float(np.percentile(words, 95)))) for label, words in sorted(counts.items())}
 
 
 def load_corpus(data_dir: Path, data_cfg: Mapping[str, Any]) -> Corpus:

@@ -31,6 +31,7 @@ N_CLASSES = NONE + 1
 N_CHANNELS = 1 + len(TECHNIQUES)  # token probabilities: inside any span, then inside each technique
 REPETITION = next(i for i, t in enumerate(TECHNIQUES) if t.ptc_label == "Repetition")
 DISABLED = 1.01  # a threshold no probability reaches
+CORE_STEP = 0.1  # how much higher each cut of a too-long span sets the bar for its cores
 REPETITION_FLOOR = 0.01  # a recurring phrase is a Repetition candidate only where that channel reaches this
 _WORD = re.compile(r"\w+(?:['’-]\w+)*")
 _PHRASE_WORDS = 5
@@ -57,12 +58,15 @@ class DecodingParams:
     repetition: float = DISABLED  # a recurring phrase this likely to be Repetition is a span
     min_support: float = 0.0  # spans the model's span filter supports less than this are dropped
     sentence_evidence: float = DISABLED  # a sentence where a technique channel is this sure is marked, span or not
+    long_span: float = 0.0  # a tagger's span this many times longer than its technique's spans are is cut to its
+                            # cores (see ``too_long``); 0 keeps every length
+    recur: float = DISABLED  # a span this confident makes the other occurrences of its words candidates
 
     def to_dict(self) -> dict[str, float]:
         return {"high": self.high, "low": self.low, "max_gap": self.max_gap, "second_label": self.second_label,
                 "min_confidence": self.min_confidence, "max_none": self.max_none,
                 "technique_high": self.technique_high, "repetition": self.repetition, "min_support": self.min_support,
-                "sentence_evidence": self.sentence_evidence}
+                "sentence_evidence": self.sentence_evidence, "long_span": self.long_span, "recur": self.recur}
 
 
 Sensitivity = Literal["low", "balanced", "high"]
@@ -96,6 +100,18 @@ class Detection:
     def _top_two(self) -> tuple[int, int]:  # tuning labels each detection 27 ways
         first, second = np.argsort(-self.technique_probabilities)[:2]
         return int(first), int(second)
+
+    @property
+    def top_technique(self) -> int:
+        """The technique the span is found for, else the span head's likeliest."""
+        return self.technique if self.technique is not None else self._top_two[0]
+
+    @property
+    def confidence(self) -> float:
+        """The confidence of its top label (see ``labelled``)."""
+        if self.technique is not None:
+            return self.span_probability
+        return self.span_probability * float(self.technique_probabilities[self._top_two[0]])
 
     def labelled(self, params: DecodingParams) -> list[Span]:
         """The top technique, and the second one when its probability reaches
@@ -159,6 +175,34 @@ def token_runs(probs: FloatArray, params: DecodingParams) -> list[tuple[int, int
         else:
             joined.append((start, end))
     return joined
+
+
+def word_count(fragment: str) -> int:
+    return len(_WORD.findall(fragment))
+
+
+def too_long(fragment: str, technique: int, span_words: Mapping[str, int], factor: float) -> bool:
+    """Whether ``fragment`` has over ``factor`` times the words of its technique's long spans
+    (``span_words``: per PTC label, the 95th percentile of word counts in the training spans)."""
+    usual = span_words.get(TECHNIQUES[technique].ptc_label)
+    return factor > 0 and usual is not None and word_count(fragment) > factor * usual
+
+
+def cores(probs: FloatArray, first: int, last: int, high: float) -> list[tuple[int, int]]:
+    """The token ranges inside [first, last) where ``probs`` reaches ``high``, one token's gap
+    joined: the confident parts of a span too long to show whole."""
+    runs = token_runs(probs[first:last], DecodingParams(high=high, low=high, max_gap=1))
+    return [(first + start, first + end) for start, end in runs]
+
+
+def occurrences(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """The other places where the words of [start, end) occur in ``text``, case ignored, as
+    whole words."""
+    fragment = text[start:end]
+    if not fragment.strip():
+        return []
+    pattern = re.compile(rf"(?<!\w){re.escape(fragment)}(?!\w)", re.IGNORECASE)
+    return [(m.start(), m.end()) for m in pattern.finditer(text) if m.start() != start]
 
 
 def evidence_ranges(tokens: Tokens, probs: FloatArray, threshold: float) -> list[tuple[int, int]]:

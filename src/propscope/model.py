@@ -139,6 +139,9 @@ class Analyzer:
         # The same ONNX file gives other spans or scores under other settings or code; the library
         # keeps analyses per decoder, so a release that changes decoding code bumps the version.
         scoring_settings = {key: self.config.get(key) for key in ("decoding", "score_rate", "span_filter")}
+        if "span_words" in self.config:  # models before 0.6 have none, and keep their decoder name
+            scoring_settings["span_words"] = self.config["span_words"]
+        self.span_words: dict[str, int] = self.config.get("span_words", {})
         settings_digest = hashlib.sha256(json.dumps(scoring_settings, sort_keys=True).encode()).hexdigest()
         self.decoder = f"propscope {__version__}, decoding {settings_digest[:12]}"
         self.tokenizer = load_tokenizer(self.model_dir / "tokenizer.json")
@@ -262,7 +265,9 @@ class Analyzer:
 
         Three kinds of span: runs of the "any technique" channel, named by the span head; runs
         of one technique's channel (``params.technique_high``); and recurring phrases the span
-        head calls Repetition (``params.repetition``).
+        head calls Repetition (``params.repetition``). A run far longer than its technique's
+        spans is cut to its cores (``params.long_span``), and the other occurrences of a
+        confident span's words are judged as candidates too (``params.recur``).
         """
         text, tokens = encoding.text, encoding.tokens
         paragraphs = decoding.paragraph_starts(text, tokens)
@@ -273,19 +278,23 @@ class Analyzer:
             offset = block_windows[0].start
             for params, detections in zip(settings, found, strict=True):
                 runs = [(first + offset, last + offset) for first, last in decoding.token_runs(probs[:, 0], params)]
-                spans = decoding.char_spans(text, tokens, runs, paragraphs)
-                detections += self._classified(block_windows, encoding, spans, lowered, [
-                    float(probs[first - offset : last - offset, 0].mean()) for _, _, first, last in spans
-                ])
+                block_found = self._tagged(block_windows, encoding, probs, decoding.char_spans(text, tokens, runs,
+                                                                                              paragraphs), lowered)
+                if params.long_span > 0 and self.span_words:
+                    block_found = self._cut_to_cores(block_windows, encoding, probs, block_found, params, paragraphs,
+                                                     lowered)
                 if probs.shape[1] > 1 and params.technique_high < decoding.DISABLED:
-                    detections += self._technique_runs(encoding, offset, probs, params, paragraphs)
+                    block_found += self._technique_runs(encoding, offset, probs, params, paragraphs)
                 if params.repetition < decoding.DISABLED:
                     key = ("repeated", block)
                     if key not in encoding.cache:
                         if phrases is None:
                             phrases = tokens.with_token_ranges(decoding.repeated_phrases(text))
                         encoding.cache[key] = self._repeated_phrases(block_windows, probs, encoding, phrases, lowered)
-                    detections += [d for d in encoding.cache[key] if d.span_probability >= params.repetition]
+                    block_found += [d for d in encoding.cache[key] if d.span_probability >= params.repetition]
+                if params.recur < decoding.DISABLED:
+                    block_found += self._recurrences(block_windows, encoding, block_found, params.recur, lowered)
+                detections += block_found
         if self._filter is not None and any(params.min_support > 0 for params in settings):
             all_probs = encoding.token_probabilities()
             found = [self._supported(detections, tokens, all_probs, params.min_support)
@@ -300,6 +309,68 @@ class Analyzer:
             return detections
         support = self._filter.support(span_filter.features(detections, tokens, probs))
         return [d for d, s in zip(detections, support, strict=True) if s >= min_support]
+
+    def _tagged(
+        self, block_windows: Sequence[_Window], encoding: Encoding, probs: FloatArray,
+        spans: Sequence[tuple[int, int, int, int]], lowered: str,
+    ) -> list[Detection]:
+        """Detections of spans of the "any technique" channel, with its mean over their tokens."""
+        offset = block_windows[0].start
+        return self._classified(block_windows, encoding, spans, lowered, [
+            float(probs[first - offset : last - offset, 0].mean()) for _, _, first, last in spans
+        ])
+
+    def _cut_to_cores(
+        self, block_windows: Sequence[_Window], encoding: Encoding, probs: FloatArray, found: list[Detection],
+        params: DecodingParams, paragraphs: np.ndarray, lowered: str,
+    ) -> list[Detection]:
+        """``found``, with each span far longer than its technique's spans (``params.long_span``)
+        replaced by its cores: the stretches where the channel reaches ``params.high``, and
+        where one is still too long, a threshold higher by ``CORE_STEP``, and so on. Each core
+        is named again on its own; a long span without one is dropped."""
+        offset = block_windows[0].start
+        kept, spans = [], []
+        for detection in found:
+            technique = detection.top_technique
+            if not decoding.too_long(encoding.text[detection.start : detection.end], technique, self.span_words,
+                                     params.long_span):
+                kept.append(detection)
+                continue
+            pending = [(detection.start, detection.end, params.high)]
+            while pending:
+                start, end, threshold = pending.pop()
+                first, last = encoding.tokens.token_range(start, end)
+                runs = [(a + offset, b + offset)
+                        for a, b in decoding.cores(probs[:, 0], first - offset, last - offset, threshold)]
+                for core_start, core_end, _, _ in decoding.char_spans(encoding.text, encoding.tokens, runs, paragraphs):
+                    if not decoding.too_long(encoding.text[core_start:core_end], technique, self.span_words,
+                                             params.long_span):
+                        spans.append((core_start, core_end))
+                    elif threshold + decoding.CORE_STEP < 1.0:
+                        pending.append((core_start, core_end, threshold + decoding.CORE_STEP))
+        found_again = encoding.tokens.with_token_ranges(sorted(set(spans)))
+        return kept + self._tagged(block_windows, encoding, probs, found_again, lowered)
+
+    def _recurrences(
+        self, block_windows: Sequence[_Window], encoding: Encoding, found: Sequence[Detection], recur: float,
+        lowered: str,
+    ) -> list[Detection]:
+        """Where the words of a span at least ``recur`` confident occur again in the block, a
+        candidate there, named and judged by the span head in its own context (with the span's
+        probability of being propaganda): an insult is then marked everywhere it is one."""
+        first_token, end_token = block_windows[0].start, block_windows[-1].end
+        taken = {(d.start, d.end) for d in found}
+        places, probabilities = [], []
+        for source in sorted(found, key=lambda d: -d.confidence):
+            if source.confidence < recur:
+                break
+            for start, end in decoding.occurrences(encoding.text, source.start, source.end):
+                first, last = encoding.tokens.token_range(start, end)
+                if (start, end) not in taken and first_token <= first < last <= end_token:
+                    taken.add((start, end))
+                    places.append((start, end, first, last))
+                    probabilities.append(source.span_probability)
+        return self._classified(block_windows, encoding, places, lowered, probabilities)
 
     def _technique_runs(
         self, encoding: Encoding, offset: int, probs: FloatArray, params: DecodingParams,

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from propscope import decoding, environment
-from propscope.datasets import Corpus, data_digest, load_corpus
+from propscope.datasets import Corpus, data_digest, load_corpus, span_words
 from propscope.errors import InputError, MissingExtra
 from propscope.recipe import encoder_dir
 from propscope.targets import TrainingArticle, epoch_batches, prepare, special_ids
@@ -553,6 +553,7 @@ def export(
         gold=[row for row in corpus.labels if row.article_id in set(corpus.validation_ids)],
         decoding=config.get("decoding"),
         span_filter_config=span_filter,
+        span_words=span_words(corpus),
         progress=progress,
     )
     if not figures:
