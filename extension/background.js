@@ -4,6 +4,9 @@ import { ReadError, analyse, techniques } from "./api.js";
 import { load } from "./settings.js";
 
 const PAGE_SCRIPTS = ["vendor/Readability.js", "extract.js", "highlight.js"];
+// A span whose label the model does not trust: techniques.UNSURE_NAME, UNSURE_COLOUR and its paler().
+const UNSURE = { name: "A technique, unsure which", colour: "#c8ccd4", paleColour: "#e6e8ec",
+  definition: "The model's labels of this kind are too seldom right to name one." };
 
 async function inPage(tabId, func, args = []) {
   const [{ result }] = await chrome.scripting.executeScript({ target: { tabId }, func, args });
@@ -21,11 +24,15 @@ async function read(tabId, settings) {
   const [known, analysis] = await Promise.all([techniques(settings), analyse(settings, article)]);
   const byLabel = Object.fromEntries(Object.values(known).map((t) => [t.ptc_label, t]));
   const text = Array.from(analysis.text);  // spans count code points, as the server does
+  const named = (label) => known[label] || byLabel[label];
   const findings = analysis.spans.map((span, index) => {
-    const technique = known[span.technique] || byLabel[span.technique];
+    const technique = named(span.technique);
+    const shown = span.alternatives?.length ? { ...UNSURE, name: `${UNSURE.name}: ${span.alternatives
+      .map((a) => `${named(a.technique).name} (${a.probability.toFixed(2)})`).join(" or ")}` }
+      : { name: technique.name, definition: technique.definition, colour: technique.colour,
+          paleColour: technique.pale_colour };
     return { index, start: span.start, end: span.end, text: text.slice(span.start, span.end).join(""),
-      confidence: span.confidence, technique: technique.id, name: technique.name,
-      definition: technique.definition, colour: technique.colour, paleColour: technique.pale_colour };
+      confidence: span.confidence, technique: technique.id, ...shown };
   });
   const marked = await inPage(tabId, (spans, sensitivity) => globalThis.propscope.highlight(spans, sensitivity),
     [findings, analysis.model.sensitivity]);

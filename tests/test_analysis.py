@@ -51,7 +51,8 @@ def test_article_score_bounds() -> None:
 def test_dict_round_trip() -> None:
     analysis = build(Span(9, 17, "Name_Calling,Labeling", 0.5), Span(9, 17, "Loaded_Language", 0.25))
     data = analysis.to_dict()
-    assert data["spans"][0] == {"start": 9, "end": 17, "technique": "Loaded_Language", "confidence": 0.25}
+    assert data["spans"][0] == {"start": 9, "end": 17, "technique": "Loaded_Language", "confidence": 0.25,
+                                "alternatives": []}
     assert Analysis.from_dict(data) == analysis
 
 

@@ -101,7 +101,10 @@ def test_crossval_predicts_every_article_out_of_fold(tiny_cv: tuple[Path, Path, 
     n_gold = sum(len(spans) for _, spans in TINY_ARTICLES.values())
     assert len((out / "tc.tsv").read_text().splitlines()) == n_gold
     assert sum(t["gold_spans"] for t in summary["flc_per_technique"].values()) == n_gold
+    assert set(summary["label_trust"]) == {"floor", "precision", "calibration"}
     for fold in range(2):
+        config = json.loads((out / f"fold-{fold}" / "model" / "config.json").read_text())
+        assert "label_trust" in config  # fit inside the folds
         recipe = json.loads((out / f"fold-{fold}" / "model" / "recipe.json").read_text())
         tested = {i for i, f in folds.items() if int(f) == fold}
         assert not tested & set(recipe["train_articles"] + recipe["validation_articles"])
@@ -269,6 +272,8 @@ def test_without_held_out_parts_each_fold_trains_on_all_the_others_and_is_tuned_
     assert result.exit_code == 0, result.output
     assignment = read_assignment(out)
     for fold in range(2):
+        config = json.loads((out / f"fold-{fold}" / "model" / "config.json").read_text())
+        assert "label_trust" in config  # fit inside the folds
         recipe = json.loads((out / f"fold-{fold}" / "model" / "recipe.json").read_text())
         assert recipe["validation_articles"] == []
         assert sorted(recipe["train_articles"]) == sorted(i for i, f in assignment.items() if f != fold)
@@ -278,6 +283,8 @@ def test_without_held_out_parts_each_fold_trains_on_all_the_others_and_is_tuned_
                                                  "--crossval", str(out)], tiny_encoder,
                                                 "data.tune_fraction=0", "data.validation_fraction=0"))
     assert final.exit_code == 0, final.output
+    trust = json.loads((out / "label_trust.json").read_text())
+    assert json.loads((tmp_path / "model" / "config.json").read_text())["label_trust"] == trust  # fit out of fold
     card = " ".join((tmp_path / "model" / "MODEL_CARD.md").read_text().split())
     assert ("on the other folds (all of them, as the final model trains on every article), and predicts the fold; "
             "its decoding is tuned on the other folds' out-of-fold predictions.") in card

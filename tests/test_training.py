@@ -41,6 +41,7 @@ def test_train_writes_a_loadable_model_with_card(tiny_corpus: Path, tiny_encoder
     assert "Validation figures" in card and "sha256" in card
     assert f"Article score: `1 - exp(-{recipe['config']['model']['score_rate']:g} * D)`" in card
     analyzer = Analyzer(tmp_path / "model")
+    assert analyzer.span_words and analyzer.trust is not None  # from the training and validation articles
     analysis = analyzer.analyze(PROPAGANDA)
     assert analysis.text == PROPAGANDA and analysis.model.sha256 == analyzer.config["sha256"]
     assert analyzer.score_rate == recipe["config"]["model"]["score_rate"]

@@ -26,6 +26,7 @@ from propscope import techniques
 from propscope.analysis import Analysis
 from propscope.errors import InputError
 from propscope.ingest import USER_AGENT
+from propscope.reports.words import span_name
 from propscope.store import Library, now
 
 DELIVERY_TRIES = 10  # passes on which a failed channel is tried again
@@ -112,7 +113,7 @@ def article_payload(analysis: Analysis, analysis_id: int) -> dict[str, Any]:
         "analysis_id": analysis_id, "url": source.url if source else None, "title": source.title if source else None,
         "source": source.name if source else None, "published": source.date if source else None,
         "score": round(analysis.score, 4),
-        "findings": [{"technique": techniques.get(span.technique).name, "text": analysis.span_text(span),
+        "findings": [{"technique": span_name(span), "text": analysis.span_text(span),
                       "confidence": round(span.confidence, 4)} for span in spans],
     }
 
@@ -120,7 +121,7 @@ def article_payload(analysis: Analysis, analysis_id: int) -> dict[str, Any]:
 def raise_for_analysis(library: Library, rules: Sequence[Rule], analysis: Analysis, analysis_id: int) -> int:
     """Raise every per-article rule that the analysis meets; returns how many alerts are new."""
     raised = 0
-    counts = analysis.technique_counts()
+    counts = analysis.technique_counts(trusted_only=True)  # a label not to be trusted raises no alert
     for rule in rules:
         if rule.score_at_least is not None and analysis.score >= rule.score_at_least:
             reason = f"score {analysis.score:.2f} is at least {rule.score_at_least:g}"

@@ -5,7 +5,10 @@ JSON schema (version 1), as written by ``Analysis.to_dict``::
     {
       "schema_version": 1,
       "text": str,                       # exactly as read
-      "spans": [{"start": int, "end": int, "technique": str, "confidence": float}],
+      "spans": [{"start": int, "end": int, "technique": str, "confidence": float,
+                 "alternatives": [{"technique": str, "probability": float}]}],
+                                         # alternatives, where not empty: the label is not to be
+                                         # trusted, and these are the two likeliest techniques
       "sentences": [{"start": int, "end": int, "propaganda": bool, "techniques": [str]}],
                                          # propaganda without techniques: the model sees a
                                          # technique there, but no span sure enough to show
@@ -41,12 +44,21 @@ class Span:
 
     start: int
     end: int
-    technique: str
+    technique: str  # the likeliest technique
     confidence: float
+    # Where the model's labels of ``technique`` are too seldom right (see ``label_trust``): the
+    # two likeliest techniques and their probabilities, and the span is shown as "a technique,
+    # unsure which". Empty where the label is trusted.
+    alternatives: tuple[tuple[str, float], ...] = ()
+
+    @property
+    def unsure(self) -> bool:
+        return bool(self.alternatives)
 
     def to_dict(self) -> dict[str, Any]:
         return {"start": self.start, "end": self.end, "technique": self.technique,
-                "confidence": self.confidence}
+                "confidence": self.confidence,
+                "alternatives": [{"technique": label, "probability": p} for label, p in self.alternatives]}
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,11 +176,13 @@ class Analysis:
             other.end - other.start < span.end - span.start and span.start <= other.start and other.end <= span.end
             for other in self.spans)}
 
-    def technique_counts(self) -> dict[str, int]:
-        """Spans per PTC label, in glossary order, techniques with no span left out."""
+    def technique_counts(self, *, trusted_only: bool = False) -> dict[str, int]:
+        """Spans per PTC label, in glossary order, techniques with no span left out;
+        ``trusted_only`` leaves out the spans shown as "a technique, unsure which"."""
         counts = {label: 0 for label in techniques.PTC_LABELS}
         for span in self.spans:
-            counts[span.technique] += 1
+            if not (trusted_only and span.unsure):
+                counts[span.technique] += 1
         return {label: n for label, n in counts.items() if n}
 
     def to_dict(self) -> dict[str, Any]:
@@ -193,7 +207,8 @@ class Analysis:
                 )
             return cls(
                 text=data["text"],
-                spans=tuple(Span(int(s["start"]), int(s["end"]), s["technique"], float(s["confidence"]))
+                spans=tuple(Span(int(s["start"]), int(s["end"]), s["technique"], float(s["confidence"]),
+                                 tuple((a["technique"], float(a["probability"])) for a in s.get("alternatives", ())))
                             for s in data["spans"]),
                 sentences=tuple(Sentence(int(s["start"]), int(s["end"]), tuple(s["techniques"]),
                                          bool(s["propaganda"]) and not s["techniques"])

@@ -19,8 +19,9 @@ from typing import Any, Generic, TypeVar
 
 import numpy as np
 
-from propscope import ptc, scoring, span_filter
+from propscope import label_trust, ptc, scoring, span_filter
 from propscope.decoding import DISABLED, DecodingParams, Detection, FloatArray
+from propscope.label_trust import LabelTrust
 from propscope.model import Analyzer, Encoding, Internals
 from propscope.predict import label_spans, labelled_rows
 from propscope.text import line_bounds
@@ -48,12 +49,15 @@ class Tuned:
 
     settings: dict[str, DecodingParams]
     span_filter: span_filter.SpanFilter | None = None
+    label_trust: LabelTrust | None = None
 
     def config(self) -> dict[str, Any]:
         """The model folder's config entries for this decoding."""
         entries: dict[str, Any] = {"decoding": {name: params.to_dict() for name, params in self.settings.items()}}
         if self.span_filter is not None:
             entries["span_filter"] = self.span_filter.to_dict()
+        if self.label_trust is not None:
+            entries["label_trust"] = self.label_trust.to_dict()
         return entries
 
 
@@ -120,8 +124,32 @@ def tune_pools(
                 break
     if not has_channels:  # a 0.1 model: the filter reads the technique channels
         return {pool: Tuned(settings[pool]) for pool in pools}
-    return {pool: _with_sentence_evidence(encoded, gold, _with_span_filter(encoded, credits.gold, settings[pool]))
+    tuned = {pool: _with_sentence_evidence(encoded, gold, _with_span_filter(encoded, credits.gold, settings[pool]))
+             for pool, encoded in pools.items()}
+    return {pool: replace(tuned[pool], label_trust=fit_label_trust(
+                encoded, gold, tuned[pool].settings["balanced"], tuned[pool].span_filter))
             for pool, encoded in pools.items()}
+
+
+def fit_label_trust(
+    encoded: Encoded, gold: Sequence[ptc.LabelledSpan], params: DecodingParams,
+    fitted: span_filter.SpanFilter | None,
+) -> LabelTrust:
+    """Label trust fit on the spans that ``params`` (and the span filter ``fitted``) shows in
+    ``encoded`` articles: FLC precision per technique, and each span's confidence against
+    whether it overlaps a gold span of its technique."""
+    shown = _shown(encoded, params, fitted)
+    rows = labelled_rows(shown, params)
+    gold_rows = [row for row in gold if row.article_id in encoded]
+    precision = {label: scores.precision
+                 for label, (scores, _) in scoring.fragment_level_per_technique(gold_rows, rows).items()}
+    by_place: dict[tuple[str, str], list[tuple[int, int]]] = {}
+    for row in gold_rows:
+        by_place.setdefault((row.article_id, row.technique), []).append((row.start, row.end))
+    spans = [(span.technique, span.confidence,
+              any(start < span.end and span.start < end for start, end in by_place.get((i, span.technique), ())))
+             for i, detections in shown.items() for detection in detections for span in detection.labelled(params)]
+    return label_trust.fit(spans, precision)
 
 
 def fit_span_filter(

@@ -37,6 +37,7 @@ from propscope.text import sentence_bounds
 
 HEADLINE = ("si", "tc", "flc", "slc", "spearman")
 SPAN_FILTER = "span_filter.json"  # the span filter for the model trained on every article
+LABEL_TRUST = "label_trust.json"  # and its label trust
 
 
 # Settings that change how fast a recipe runs or how its final model is split, not what it learns.
@@ -152,8 +153,9 @@ def run(
     summary |= {"articles": len(assignment), "seed": seed, "grouping": GROUPING}
     if only is None:
         summary["decoding"] = median_settings(per_fold)
-        if (out_dir / SPAN_FILTER).is_file():
-            summary["span_filter"] = json.loads((out_dir / SPAN_FILTER).read_text(encoding="utf-8"))
+        for key, name in (("span_filter", SPAN_FILTER), ("label_trust", LABEL_TRUST)):
+            if (out_dir / name).is_file():
+                summary[key] = json.loads((out_dir / name).read_text(encoding="utf-8"))
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     for name in ("pred.tsv", "tc.tsv"):
         with (out_dir / name).open("w", encoding="utf-8", newline="") as out:
@@ -268,8 +270,9 @@ def _tune_pooled(
     tuned = calibration.tune_pools(pools, corpus.labels, workers=workers)
     for fold in todo:
         _measure_again(corpus, assignment, fold, fold_dirs[fold], tuned[fold], tuned_on=len(pools[fold]))
-    # The model trained on every article gets the folds' median decoding, and a span filter fit on
-    # every out-of-fold article, each decoded by the fold model that did not train on it.
+    # The model trained on every article gets the folds' median decoding, and a span filter and
+    # label trust fit on every out-of-fold article, each decoded by the fold model that did not
+    # train on it.
     medians = median_settings([json.loads((d / "figures.json").read_text(encoding="utf-8")) for d in fold_dirs])
     unseen_encoded: dict[str, tuple[Analyzer, Encoding]] = {}
     for fold, ids in unseen.items():
@@ -278,10 +281,13 @@ def _tune_pooled(
             encoded[fold] |= calibration.encode_articles(Analyzer(fold_dirs[fold] / "model"), missing)
         for i in ids:
             unseen_encoded.setdefault(i, encoded[fold][i])
-    final_filter = calibration.fit_span_filter(unseen_encoded, corpus.labels, sensitivity_settings(medians)["balanced"])
+    balanced = sensitivity_settings(medians)["balanced"]
+    final_filter = calibration.fit_span_filter(unseen_encoded, corpus.labels, balanced)
     (out_dir / SPAN_FILTER).write_text(
         json.dumps(final_filter.to_dict() if final_filter else None) + "\n", encoding="utf-8"
     )
+    final_trust = calibration.fit_label_trust(unseen_encoded, corpus.labels, balanced, final_filter)
+    (out_dir / LABEL_TRUST).write_text(json.dumps(final_trust.to_dict(), indent=2) + "\n", encoding="utf-8")
 
 
 def _measure_again(

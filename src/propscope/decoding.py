@@ -95,11 +95,20 @@ class Detection:
     technique_probabilities: FloatArray
     none_probability: float  # the span head's belief that this is no propaganda at all
     technique: int | None = None
+    # The span head's technique probabilities where ``technique`` was chosen by a token channel
+    # and the label is not trusted: what the alternatives shown instead are named from.
+    named: FloatArray | None = None
 
     @cached_property
     def _top_two(self) -> tuple[int, int]:  # tuning labels each detection 27 ways
         first, second = np.argsort(-self.technique_probabilities)[:2]
         return int(first), int(second)
+
+    def likeliest(self) -> tuple[tuple[str, float], ...]:
+        """The two likeliest techniques by the span head, with their probabilities."""
+        probabilities = self.named if self.named is not None else self.technique_probabilities
+        order = np.argsort(-probabilities)[:2]
+        return tuple((TECHNIQUES[int(i)].ptc_label, round(float(probabilities[i]), 4)) for i in order)
 
     @property
     def top_technique(self) -> int:

@@ -26,6 +26,7 @@ from propscope._version import __version__
 from propscope.analysis import DEFAULT_SCORE_RATE, Analysis, ModelInfo, Source, Span
 from propscope.decoding import DecodingParams, Detection, FloatArray, Sensitivity
 from propscope.errors import ModelError
+from propscope.label_trust import LabelTrust
 from propscope.text import Tokens, blocks, line_cut_points, load_tokenizer, require_text, tokenize, windows
 
 MODEL_NAME = "propscope-minilm"
@@ -139,9 +140,10 @@ class Analyzer:
         # The same ONNX file gives other spans or scores under other settings or code; the library
         # keeps analyses per decoder, so a release that changes decoding code bumps the version.
         scoring_settings = {key: self.config.get(key) for key in ("decoding", "score_rate", "span_filter")}
-        if "span_words" in self.config:  # models before 0.6 have none, and keep their decoder name
-            scoring_settings["span_words"] = self.config["span_words"]
+        # Models before 0.6 have neither of these, and keep their decoder name.
+        scoring_settings |= {key: self.config[key] for key in ("span_words", "label_trust") if key in self.config}
         self.span_words: dict[str, int] = self.config.get("span_words", {})
+        self.trust = LabelTrust.from_dict(self.config["label_trust"]) if "label_trust" in self.config else None
         settings_digest = hashlib.sha256(json.dumps(scoring_settings, sort_keys=True).encode()).hexdigest()
         self.decoder = f"propscope {__version__}, decoding {settings_digest[:12]}"
         self.tokenizer = load_tokenizer(self.model_dir / "tokenizer.json")
@@ -174,10 +176,14 @@ class Analyzer:
         # and ranks articles best (docs/experiments.md), on the unfiltered candidates.
         scored = replace(self.settings[SCORED_SETTING if SCORED_SETTING in self.settings else chosen], min_support=0.0)
         settings = [self.settings[chosen]] + ([scored] if scored != self.settings[chosen] else [])
-        (shown, *candidates), evidence = self._spans(text, settings)
+        (shown, *candidates), trusted, evidence = self._spans(text, settings)
         info = replace(self.info, sensitivity=chosen)
-        return Analysis.build(text, shown, info, source, candidates=candidates[0] if candidates else (),
-                              evidence=evidence, score_rate=self.score_rate)
+        analysis = Analysis.build(text, shown, info, source, candidates=candidates[0] if candidates else (),
+                                  evidence=evidence, score_rate=self.score_rate)
+        # Label trust changes how a span is shown, never the score: the score's rate was set
+        # on the confidences as decoded.
+        as_shown = {(span.start, span.end, span.technique): span for span in trusted}
+        return replace(analysis, spans=tuple(as_shown[span.start, span.end, span.technique] for span in analysis.spans))
 
     def analyze_many(self, texts: Iterable[str]) -> Iterator[Analysis]:
         """Analyse texts with the loaded model and yield the analyses in order (see ``map``)."""
@@ -284,7 +290,8 @@ class Analyzer:
                     block_found = self._cut_to_cores(block_windows, encoding, probs, block_found, params, paragraphs,
                                                      lowered)
                 if probs.shape[1] > 1 and params.technique_high < decoding.DISABLED:
-                    block_found += self._technique_runs(encoding, offset, probs, params, paragraphs)
+                    block_found += self._technique_runs(block_windows, encoding, probs, params, paragraphs,
+                                                        lowered)
                 if params.repetition < decoding.DISABLED:
                     key = ("repeated", block)
                     if key not in encoding.cache:
@@ -373,19 +380,27 @@ class Analyzer:
         return self._classified(block_windows, encoding, places, lowered, probabilities)
 
     def _technique_runs(
-        self, encoding: Encoding, offset: int, probs: FloatArray, params: DecodingParams,
-        paragraphs: np.ndarray,
+        self, block_windows: Sequence[_Window], encoding: Encoding, probs: FloatArray, params: DecodingParams,
+        paragraphs: np.ndarray, lowered: str,
     ) -> list[Detection]:
         """Spans of single techniques: hysteresis runs of each technique's channel in a block,
-        with the same ratio of low to high threshold as the tagger's own spans."""
+        with the same ratio of low to high threshold as the tagger's own spans. Those of a
+        technique whose labels are not trusted are named by the span head too."""
+        offset = block_windows[0].start
+        unsure = self.trust.unsure if self.trust else frozenset()
         found = []
         for technique in range(len(techniques.TECHNIQUES)):
             channel = probs[:, 1 + technique]
             runs = decoding.token_runs_at(channel, params.technique_high, params.low / params.high)
             shifted = [(first + offset, last + offset) for first, last in runs]
-            for start, end, first, last in decoding.char_spans(encoding.text, encoding.tokens, shifted, paragraphs):
+            spans = decoding.char_spans(encoding.text, encoding.tokens, shifted, paragraphs)
+            named: list[FloatArray | None] = [None] * len(spans)
+            if spans and techniques.TECHNIQUES[technique].ptc_label in unsure:
+                named = [d.technique_probabilities
+                         for d in self._classified(block_windows, encoding, spans, lowered, [1.0] * len(spans))]
+            for (start, end, first, last), names in zip(spans, named, strict=True):
                 confidence = float(channel[first - offset : last - offset].mean())
-                found.append(Detection(start, end, confidence, np.zeros(0, np.float32), 0.0, technique))
+                found.append(Detection(start, end, confidence, np.zeros(0, np.float32), 0.0, technique, names))
         return found
 
     def _repeated_phrases(
@@ -427,17 +442,28 @@ class Analyzer:
 
     def _spans(
         self, text: str, settings: Sequence[DecodingParams]
-    ) -> tuple[list[list[Span]], list[tuple[int, int]]]:
-        """The labelled spans of ``text`` at each of the ``settings``, and the first setting's
-        sentence evidence (see ``decoding.evidence_ranges``)."""
+    ) -> tuple[list[list[Span]], list[Span], list[tuple[int, int]]]:
+        """The labelled spans of ``text`` at each of the ``settings``; those of the first setting
+        as they are shown (``_trusted``); and its sentence evidence (``decoding.evidence_ranges``)."""
         encoding = self._encode(text)
         decoded = self._decode_settings(encoding, settings)
         spans = [decoding.distinct([span for found in detections for span in found.labelled(params)])
                  for params, detections in zip(settings, decoded, strict=True)]
+        trusted = decoding.distinct([self._trusted(span, found)
+                                     for found in decoded[0] for span in found.labelled(settings[0])])
         threshold = settings[0].sentence_evidence
         if threshold >= decoding.DISABLED:
-            return spans, []
-        return spans, decoding.evidence_ranges(encoding.tokens, encoding.token_probabilities(), threshold)
+            return spans, trusted, []
+        return spans, trusted, decoding.evidence_ranges(encoding.tokens, encoding.token_probabilities(), threshold)
+
+    def _trusted(self, span: Span, detection: Detection) -> Span:
+        """``span`` as the model's label trust shows it: its confidence calibrated, and, where
+        its technique's labels are too seldom right, the two likeliest techniques instead."""
+        if self.trust is None:
+            return span
+        alternatives = detection.likeliest() if span.technique in self.trust.unsure else ()
+        return replace(span, confidence=self.trust.calibrated(span.technique, span.confidence),
+                       alternatives=alternatives)
 
     def _blocks(
         self, tokens: Tokens, cut_points: np.ndarray, computed: list[tuple[int, FloatArray]]

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from propscope.decoding import DISABLED, N_FEATURES, SENSITIVITIES
+from propscope.label_trust import LabelTrust
 from propscope.model import file_sha256
 
 EXPERIMENTS = "docs/experiments.md"
@@ -71,17 +72,28 @@ def _crossval_section(summary: Mapping[str, Any], tune_fraction: float) -> str:
         for name in SENSITIVITIES
         if (s := summary.get("settings", {}).get(name))
     )
+    trust = LabelTrust.from_dict(summary["label_trust"]) if "label_trust" in summary else None
+
+    def shown(label: str) -> str:
+        if trust is None:
+            return ""
+        precision = trust.precision.get(label, 0.0)
+        return f" {'unsure which' if label in trust.unsure else 'its name'} ({precision:.3f}) |"
+
     per_technique = "\n".join(
-        f"| {label} | {t['gold_spans']} | {t['precision']:.3f} | {t['recall']:.3f} | {t['f1']:.3f} |"
+        f"| {label} | {t['gold_spans']} | {t['precision']:.3f} | {t['recall']:.3f} | {t['f1']:.3f} |{shown(label)}"
         for label, t in summary.get("flc_per_technique", {}).items()
     )
+    trust_column = " shown as (pooled out-of-fold precision) |" if trust else ""
+    trust_note = (f"\nA technique whose pooled out-of-fold precision is under {trust.floor:g} is never shown by name: its "
+                  "spans read \"a technique, unsure which\", with the two likeliest techniques.\n") if trust else ""
     techniques = f"""
 ### FLC per technique (out-of-fold, default setting, mean over folds)
 
-| technique | gold spans | precision | recall | F1 |
-|---|---|---|---|---|
+| technique | gold spans | precision | recall | F1 |{trust_column}
+|---|---|---|---|---|{"---|" if trust else ""}
 {per_technique}
-""" if per_technique else ""
+{trust_note}""" if per_technique else ""
     dealt = f"group of {summary['grouping']}" if "grouping" in summary else "article"
     return f"""## Cross-validated figures
 {summary['folds']}-fold cross-validation over the {summary.get('articles', 'PTC')} PTC training articles (folds by

@@ -32,12 +32,13 @@ def build_model_folder(
     gold: Sequence[ptc.LabelledSpan],
     decoding: Mapping[str, Mapping[str, float]] | None = None,
     span_filter_config: Mapping[str, Any] | None = None,
+    label_trust_config: Mapping[str, Any] | None = None,
     span_words: Mapping[str, int] | None = None,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> dict[str, Any]:
     """Write a complete model folder in ``out_dir``. The decoding settings and span filter are
-    tuned on the ``validation`` articles, or taken from ``decoding`` and ``span_filter_config``
-    when there are none; returns the validation figures (empty without validation articles).
+    tuned on the ``validation`` articles, or taken from ``decoding``, ``span_filter_config`` and
+    ``label_trust_config`` when there are none; returns the validation figures (empty without validation articles).
     ``span_words`` is how long each technique's training spans run (``datasets.span_words``)."""
     final = out_dir / "model.onnx"
     write_quantized(onnx_path, final, quantize)
@@ -58,6 +59,8 @@ def build_model_folder(
     }
     if span_filter_config is not None:
         config["span_filter"] = dict(span_filter_config)
+    if label_trust_config is not None:
+        config["label_trust"] = dict(label_trust_config)
     if span_words:
         config["span_words"] = dict(span_words)
     write_config(out_dir, config)

@@ -21,13 +21,21 @@ class Technique:
     def pale_colour(self) -> str:
         """The colour mixed with white: a span's fill around the spans nested in it, so that a
         nested span of the same technique still stands out."""
-        channels = (int(self.colour[i : i + 2], 16) for i in (1, 3, 5))
-        return "#" + "".join(f"{round(255 - PALE_SHARE * (255 - c)):02x}" for c in channels)
+        return paler(self.colour)
 
 
 # Dark text stays readable (WCAG contrast 4.5 or more) on every technique colour.
 HIGHLIGHT_TEXT = "#111827"
 PALE_SHARE = 0.45  # how much of its colour a span keeps around the spans nested in it
+# A span whose label is not to be trusted (see label_trust) is drawn in grey, named thus.
+UNSURE_COLOUR = "#c8ccd4"
+UNSURE_NAME = "A technique, unsure which"
+
+
+def paler(colour: str) -> str:
+    """``colour`` (#rrggbb) mixed with white, keeping ``PALE_SHARE`` of it."""
+    channels = (int(colour[i : i + 2], 16) for i in (1, 3, 5))
+    return "#" + "".join(f"{round(255 - PALE_SHARE * (255 - c)):02x}" for c in channels)
 
 # The colours were chosen by search over light, moderately saturated sRGB colours, measured
 # in normal vision and in simulated protanopia, deuteranopia and tritanopia (CIEDE2000): the

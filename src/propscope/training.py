@@ -490,10 +490,10 @@ def train(
     unless the config has its own. ``progress(stage, done, total)`` is called as work advances.
     """
     corpus = load_corpus(data_dir, config["data"])
-    span_filter = None
+    span_filter = trust = None
     if not corpus.validation_ids and crossval and "decoding" not in config:
         config = {**config, "decoding": crossval["decoding"]}
-        span_filter = crossval.get("span_filter")
+        span_filter, trust = crossval.get("span_filter"), crossval.get("label_trust")
     if not corpus.validation_ids and set(config.get("decoding", {})) != set(decoding.SENSITIVITIES):
         raise InputError(
             "data.validation_fraction = 0 holds no article out to tune the decoding on, so give --crossval with "
@@ -504,7 +504,8 @@ def train(
     model, log = fit(config, corpus, checkpoints=checkpoints, progress=progress)
     digests = [data_digest(data_dir / path) for path in config["data"].get("extra", [])]
     figures = export(model, config, corpus, out_dir, log=log, data_sha256=data_digest(data_dir),
-                     extra_sha256=digests, crossval=crossval, span_filter=span_filter, progress=progress)
+                     extra_sha256=digests, crossval=crossval, span_filter=span_filter, label_trust=trust,
+                     progress=progress)
     shutil.rmtree(checkpoints, ignore_errors=True)
     return figures
 
@@ -520,10 +521,11 @@ def export(
     extra_sha256: Sequence[str] = (),
     crossval: Mapping[str, Any] | None = None,
     span_filter: Mapping[str, Any] | None = None,
+    label_trust: Mapping[str, Any] | None = None,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> dict[str, Any]:
     """Write ONNX and the span head, tune decoding on validation articles (or take it from the
-    config, and ``span_filter`` from a cross-validation), write the card."""
+    config, and ``span_filter`` and ``label_trust`` from a cross-validation), write the card."""
     from propscope import model_card
     from propscope.model_folder import build_model_folder
 
@@ -553,6 +555,7 @@ def export(
         gold=[row for row in corpus.labels if row.article_id in set(corpus.validation_ids)],
         decoding=config.get("decoding"),
         span_filter_config=span_filter,
+        label_trust_config=label_trust,
         span_words=span_words(corpus),
         progress=progress,
     )

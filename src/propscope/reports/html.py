@@ -10,7 +10,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from propscope import techniques
 from propscope.analysis import Analysis, Span
 from propscope.reports.charts import bar_chart
-from propscope.reports.words import score_reading, sentence_summary
+from propscope.reports.words import score_reading, sentence_summary, span_colour
 
 TEMPLATES = PackageLoader("propscope.reports", "templates")
 _ENV = Environment(
@@ -34,8 +34,8 @@ class Segment:
 
     @property
     def background(self) -> str:
-        technique = techniques.get(self.spans[0].technique)
-        return technique.pale_colour if self.pale else technique.colour
+        colour = span_colour(self.spans[0])
+        return techniques.paler(colour) if self.pale else colour
 
     @property
     def stripes(self) -> str:
@@ -43,7 +43,7 @@ class Segment:
         white line that parts it from the same colour."""
         layers = []
         for depth, span in enumerate(self.spans[1:]):
-            layers += [f"inset 0 -{4 * depth + 3}px 0 {techniques.get(span.technique).colour}",
+            layers += [f"inset 0 -{4 * depth + 3}px 0 {span_colour(span)}",
                        f"inset 0 -{4 * depth + 4}px 0 #ffffff"]
         return ", ".join(layers)
 
@@ -69,7 +69,7 @@ def segments(analysis: Analysis) -> list[Segment]:
 
 def render(analysis: Analysis, *, title: str | None = None) -> str:
     """The report as one HTML document."""
-    counts = analysis.technique_counts()
+    counts = analysis.technique_counts(trusted_only=True)
     return _ENV.get_template("report.html").render(
         analysis=analysis,
         title=title or "propscope report",
@@ -90,5 +90,5 @@ def render_notebook(analysis: Analysis) -> str:
     styles apply only inside it; what ``Analysis._repr_html_`` shows in Jupyter."""
     return _ENV.get_template("notebook.html").render(
         analysis=analysis, segments=segments(analysis), techniques=techniques,
-        counts=analysis.technique_counts(), reading=score_reading(analysis.score),
+        counts=analysis.technique_counts(trusted_only=True), reading=score_reading(analysis.score),
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from propscope import techniques
 from propscope.analysis import Analysis
-from propscope.reports.words import score_reading, sentence_summary
+from propscope.reports.words import score_reading, sentence_summary, span_name
 
 QUOTE_CHARS = 120
 
@@ -24,10 +24,12 @@ def render(analysis: Analysis, *, title: str | None = None) -> str:
         f"{sentence_summary(analysis)}; model {analysis.model.name} {analysis.model.version}.",
         "",
     ]
-    counts = analysis.technique_counts()
-    if counts:
+    counts = analysis.technique_counts(trusted_only=True)
+    unsure = sum(span.unsure for span in analysis.spans)
+    if analysis.spans:
         lines += ["| technique | spans |", "|---|---|"]
         lines += [f"| {techniques.get(label).name} | {n} |" for label, n in counts.items()]
+        lines += [f"| {techniques.UNSURE_NAME} | {unsure} |"] if unsure else []
         lines += ["", "## Findings", ""]
     else:
         lines.append("No techniques found.")
@@ -35,6 +37,5 @@ def render(analysis: Analysis, *, title: str | None = None) -> str:
         quote = " ".join(analysis.span_text(span).split())
         if len(quote) > QUOTE_CHARS:
             quote = quote[: QUOTE_CHARS - 1] + "…"
-        name = techniques.get(span.technique).name
-        lines.append(f"- **{name}** ({span.confidence:.2f}, chars {span.start}–{span.end}): “{_escape(quote)}”")
+        lines.append(f"- **{span_name(span)}** ({span.confidence:.2f}, chars {span.start}–{span.end}): “{_escape(quote)}”")
     return "\n".join(lines) + "\n"

@@ -11,8 +11,8 @@ from rich.table import Table
 from rich.text import Text
 
 from propscope import techniques
-from propscope.analysis import Analysis
-from propscope.reports.words import score_reading, sentence_summary
+from propscope.analysis import Analysis, Span
+from propscope.reports.words import score_reading, sentence_summary, span_colour, span_name
 
 SNIPPET_CHARS = 70
 EVIDENCE_STYLE = "underline"  # a sentence marked by the model's evidence alone
@@ -23,11 +23,11 @@ def _snippet(text: str) -> str:
     return snippet[: SNIPPET_CHARS - 1] + "…" if len(snippet) > SNIPPET_CHARS else snippet
 
 
-def highlight(technique: str, *, pale: bool = False) -> str:
-    """The rich style of a span: dark text on the technique's colour, readable on any terminal;
-    ``pale`` around the spans nested in it."""
-    found = techniques.get(technique)
-    return f"{techniques.HIGHLIGHT_TEXT} on {found.pale_colour if pale else found.colour}"
+def highlight(span: Span, *, pale: bool = False) -> str:
+    """The rich style of a span: dark text on its technique's colour (grey where the label is
+    not to be trusted), readable on any terminal; ``pale`` around the spans nested in it."""
+    colour = span_colour(span)
+    return f"{techniques.HIGHLIGHT_TEXT} on {techniques.paler(colour) if pale else colour}"
 
 
 def render(analysis: Analysis, console: Console) -> None:
@@ -42,18 +42,22 @@ def render(analysis: Analysis, console: Console) -> None:
     for span in sorted(analysis.spans, key=lambda s: s.start - s.end):
         nested = any(outer.start <= span.start and span.end <= outer.end
                      and outer.end - outer.start > span.end - span.start for outer in enclosing)
-        style = highlight(span.technique, pale=span in enclosing)
+        style = highlight(span, pale=span in enclosing)
         body.stylize(f"{style} underline" if nested else style, span.start, span.end)
     console.print(body)
     console.print()
 
-    counts = analysis.technique_counts()
+    counts = analysis.technique_counts(trusted_only=True)
     legend = Text("Legend: ")
     for label, count in counts.items():
         technique = techniques.get(label)
         legend.append(f"■ {technique.name} ({count})", style=f"bold {technique.colour}")
         legend.append("  ")
-    if not counts:
+    unsure = sum(span.unsure for span in analysis.spans)
+    if unsure:
+        legend.append(f"■ {techniques.UNSURE_NAME} ({unsure})", style=f"bold {techniques.UNSURE_COLOUR}")
+        legend.append("  ")
+    if not analysis.spans:
         legend.append("no techniques found")
     if marked:
         legend.append("underlined", style=EVIDENCE_STYLE)
@@ -67,8 +71,7 @@ def render(analysis: Analysis, console: Console) -> None:
         table.add_column("conf.", justify="right")
         table.add_column("text")
         for span in analysis.spans:
-            technique = techniques.get(span.technique)
-            table.add_row(f"{span.start}-{span.end}", Text(technique.name, style=highlight(span.technique)),
+            table.add_row(f"{span.start}-{span.end}", Text(span_name(span), style=highlight(span)),
                           f"{span.confidence:.2f}", _snippet(analysis.span_text(span)))
         console.print(table)
     if marked:

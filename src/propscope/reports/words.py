@@ -2,7 +2,21 @@
 
 from __future__ import annotations
 
-from propscope.analysis import Analysis
+from propscope import techniques
+from propscope.analysis import Analysis, Span
+
+
+def span_name(span: Span) -> str:
+    """What a report calls a span's technique: its name, or, where the label is not to be
+    trusted, that the model is unsure which, with the two likeliest and their probabilities."""
+    if not span.unsure:
+        return techniques.get(span.technique).name
+    likeliest = " or ".join(f"{techniques.get(label).name} ({p:.2f})" for label, p in span.alternatives)
+    return f"{techniques.UNSURE_NAME}: {likeliest}"
+
+
+def span_colour(span: Span) -> str:
+    return techniques.UNSURE_COLOUR if span.unsure else techniques.get(span.technique).colour
 
 
 def score_reading(score: float) -> str:

@@ -384,7 +384,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.get("/a/{analysis_id}", response_class=HTMLResponse, include_in_schema=False)
     async def analysis_page(request: Request, analysis_id: AnalysisId) -> Response:
         analysis = _get(analysis_id).analysis
-        counts = analysis.technique_counts()
+        counts = analysis.technique_counts(trusted_only=True)
         chart = bar_chart([(techniques.get(k).name, n, techniques.get(k).colour) for k, n in counts.items()],
                           title="Spans per technique")
         return templates.TemplateResponse(request, "analysis.html", {

@@ -46,11 +46,20 @@ class BatchRequest(BaseModel):
     sensitivity: Sensitivity | None = Field(default=None, description="For every item that sets none itself.")
 
 
+class AlternativeOut(BaseModel):
+    technique: str
+    probability: float
+
+
 class SpanOut(BaseModel):
     start: int
     end: int
-    technique: str
+    technique: str = Field(description="The likeliest technique (a PTC label).")
     confidence: float
+    alternatives: list[AlternativeOut] = Field(
+        default_factory=list, description="Where not empty, the label is not to be trusted: the model's labels of "
+                                          "this technique are too seldom right out of fold. The two likeliest "
+                                          "techniques, shown as 'a technique, unsure which'.")
 
 
 class SentenceOut(BaseModel):
