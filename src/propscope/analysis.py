@@ -55,6 +55,11 @@ class Span:
     def unsure(self) -> bool:
         return bool(self.alternatives)
 
+    def encloses(self, other: Span) -> bool:
+        """Whether ``other`` lies inside this span and is shorter."""
+        return (self.start <= other.start and other.end <= self.end
+                and other.end - other.start < self.end - self.start)
+
     def to_dict(self) -> dict[str, Any]:
         return {"start": self.start, "end": self.end, "technique": self.technique,
                 "confidence": self.confidence,
@@ -172,9 +177,7 @@ class Analysis:
 
     def enclosing_spans(self) -> set[Span]:
         """The spans with a shorter span inside them: reports draw them paler around it."""
-        return {span for span in self.spans if any(
-            other.end - other.start < span.end - span.start and span.start <= other.start and other.end <= span.end
-            for other in self.spans)}
+        return {span for span in self.spans if any(span.encloses(other) for other in self.spans)}
 
     def technique_counts(self, *, trusted_only: bool = False) -> dict[str, int]:
         """Spans per PTC label, in glossary order, techniques with no span left out;

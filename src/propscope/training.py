@@ -1,4 +1,5 @@
-"""Training: the only module that imports torch and transformers (the ``train`` extra).
+"""Training: with ``checkpoints``, the only module that imports torch, and the only one that
+imports transformers (the ``train`` extra).
 
 One encoder pass per window feeds two heads: a token tagger with one sigmoid per token for
 "inside any technique span" and one per technique, and a span classifier that names the
@@ -17,9 +18,6 @@ targets.
 
 from __future__ import annotations
 
-import hashlib
-import json
-import pickle
 import random
 import shutil
 import time
@@ -32,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from propscope import decoding, environment
+from propscope.checkpoints import TrainingState, run_digest
 from propscope.datasets import Corpus, data_digest, load_corpus, span_words
 from propscope.errors import InputError, MissingExtra
 from propscope.recipe import encoder_dir
@@ -374,7 +373,7 @@ def _fit(
     step = 0
     ema_decay = float(train_cfg.get("ema_decay", 0.0))
     averaged = [p.detach().clone() for p in model.parameters()] if ema_decay else []
-    run = _Run(model, optimizer, scheduler, rng, averaged, _run_digest(config, corpus))
+    run = TrainingState(model, optimizer, scheduler, rng, averaged, run_digest(config, corpus))
     if checkpoint and checkpoint.is_file():
         log = run.restore(checkpoint)
         step = len(log) * per_epoch
@@ -419,58 +418,6 @@ def _fit(
                 parameter.copy_(average)
     model.eval()
     return model.cpu(), log
-
-
-def _run_digest(config: Mapping[str, Mapping[str, Any]], corpus: Corpus) -> str:
-    """What a checkpoint must have been trained on to be resumed: the recipe (less what changes
-    only the speed) and the training articles."""
-    speed_only = {("train", "threads"), ("train", "device"), ("model", "score_rate")}
-    recipe = {section: {k: v for k, v in values.items() if (section, k) not in speed_only}
-              for section, values in config.items() if section != "decoding"}
-    texts = [(repr(text), weight) for text, weight in corpus.training_texts()]
-    return hashlib.sha256(json.dumps([recipe, texts], sort_keys=True, default=str).encode()).hexdigest()
-
-
-@dataclass
-class _Run:
-    """Everything a training run needs to go on where it stopped, as torch states."""
-
-    model: TaggerModel
-    optimizer: torch.optim.Optimizer
-    scheduler: torch.optim.lr_scheduler.LRScheduler
-    rng: random.Random
-    averaged: list[torch.Tensor]
-    digest: str
-
-    def save(self, path: Path, log: list[dict[str, Any]]) -> None:
-        state = {"digest": self.digest, "log": log, "model": self.model.state_dict(),
-                 "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
-                 "rng": self.rng.getstate(), "python": random.getstate(), "numpy": np.random.get_state(),
-                 "torch": torch.get_rng_state(), "averaged": self.averaged}
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(path.name + ".partial")
-        torch.save(state, partial)
-        partial.replace(path)  # a kill while saving leaves the previous epoch's checkpoint whole
-
-    def restore(self, path: Path) -> list[dict[str, Any]]:
-        """Load the state saved in ``path``; returns the log of the epochs it had done."""
-        try:
-            state = torch.load(path, map_location=next(self.model.parameters()).device, weights_only=False)
-        except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as exc:
-            raise InputError(f"{path}: not a readable training checkpoint ({exc}); delete it to start over") from None
-        if state.get("digest") != self.digest:
-            raise InputError(f"{path}: this checkpoint is of another recipe or other training texts; "
-                             "delete it to start over, or resume with the recipe it was trained with")
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
-        self.rng.setstate(state["rng"])
-        random.setstate(state["python"])
-        np.random.set_state(state["numpy"])
-        torch.set_rng_state(state["torch"])
-        for mine, saved in zip(self.averaged, state["averaged"], strict=True):
-            mine.copy_(saved)
-        return list(state["log"])
 
 
 def train(

@@ -40,8 +40,7 @@ def render(analysis: Analysis, console: Console) -> None:
     # one is paler, and the nested one underlined, so that they part even in the same colour.
     enclosing = analysis.enclosing_spans()
     for span in sorted(analysis.spans, key=lambda s: s.start - s.end):
-        nested = any(outer.start <= span.start and span.end <= outer.end
-                     and outer.end - outer.start > span.end - span.start for outer in enclosing)
+        nested = any(outer.encloses(span) for outer in enclosing)
         style = highlight(span, pale=span in enclosing)
         body.stylize(f"{style} underline" if nested else style, span.start, span.end)
     console.print(body)
