@@ -21,7 +21,7 @@ try:
     import torch
     from torch import nn
 except ImportError as exc:  # pragma: no cover - depends on the install
-    raise MissingExtra("training needs torch: pip install 'propscope[train]'") from exc
+    raise MissingExtra("training needs torch and transformers: pip install 'propscope[train]'") from exc
 
 
 def run_digest(config: Mapping[str, Mapping[str, Any]], corpus: Corpus) -> str:
