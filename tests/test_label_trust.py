@@ -35,6 +35,18 @@ def test_calibration_follows_how_often_spans_of_a_confidence_are_right() -> None
     assert trust.calibrated("Doubt", 0.37) == 0.37  # not fit: the confidence as decoded
 
 
+def test_calibration_stays_finite_where_confidence_separates_right_from_wrong() -> None:
+    # As Repetition's spans once did: a few confidences, each all right or all wrong.
+    spans = [("Repetition", 0.31, False)] * 40 + [("Repetition", 0.32, True)] * 30 + [("Repetition", 1.0, True)] * 5
+    trust = label_trust.fit(spans, {"Repetition": 0.4})
+    slope, intercept = trust.calibration["Repetition"]
+    assert abs(slope) < 1e4 and abs(intercept) < 1e4
+    assert trust.calibrated("Repetition", 0.31) < 0.5 < trust.calibrated("Repetition", 0.32)
+    assert 0.0 <= trust.calibrated("Repetition", 0.0) <= trust.calibrated("Repetition", 1.0) <= 1.0
+    steep = LabelTrust({"Repetition": 0.4}, {"Repetition": (7409.1, -2.2e10)})  # a fit that diverged before
+    assert steep.calibrated("Repetition", 0.5) == 0.0
+
+
 def test_an_unsure_label_is_shown_with_the_two_likeliest_and_the_score_stays(analyzer: Analyzer) -> None:
     trusting = Analyzer()
     everything_right = {label: 1.0 for label in techniques.PTC_LABELS}

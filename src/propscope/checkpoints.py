@@ -1,5 +1,6 @@
 """Training checkpoints: the whole state of a run after an epoch, so that an interrupted run
-goes on where it stopped and ends with the weights an uninterrupted one gives."""
+goes on where it stopped and ends with the weights an uninterrupted one gives; and the device
+a run trains on."""
 
 from __future__ import annotations
 
@@ -15,13 +16,13 @@ from typing import Any
 import numpy as np
 
 from propscope.datasets import Corpus
-from propscope.errors import InputError, MissingExtra
+from propscope.errors import TRAIN_EXTRA_MISSING, InputError, MissingExtra
 
 try:
     import torch
     from torch import nn
 except ImportError as exc:  # pragma: no cover - depends on the install
-    raise MissingExtra("training needs torch and transformers: pip install 'propscope[train]'") from exc
+    raise MissingExtra(TRAIN_EXTRA_MISSING) from exc
 
 
 def run_digest(config: Mapping[str, Mapping[str, Any]], corpus: Corpus) -> str:
@@ -74,3 +75,14 @@ class TrainingState:
         for mine, saved in zip(self.averaged, state["averaged"], strict=True):
             mine.copy_(saved)
         return list(state["log"])
+
+
+def training_device(name: str) -> torch.device:
+    """The device that ``train.device`` names: "cpu", or "cuda" where torch sees a GPU."""
+    if name == "cpu":
+        return torch.device("cpu")
+    if name == "cuda":
+        if not torch.cuda.is_available():
+            raise InputError('train.device = "cuda" but torch sees no GPU here; use train.device="cpu"')
+        return torch.device("cuda")
+    raise InputError(f'train.device = {name!r}: expected "cpu" or "cuda"')

@@ -75,12 +75,14 @@ def read_baseline(out_dir: Path, summary: Mapping[str, Any]) -> dict[str, Any]:
     return {"run": out_dir.resolve().name, "folds": len(per_fold), "mean": baseline["mean"], "sd": baseline["sd"]}
 
 
-def _without_unused_teacher(config: Mapping[str, Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:
-    """The recipe without its distill section when it names no teacher: recipes from before
-    distillation have none, and the other keys are unused without a teacher."""
-    if config.get("distill", {}).get("teacher"):
-        return dict(config)
-    return {section: values for section, values in config.items() if section != "distill"}
+def _without_unused_parts(config: Mapping[str, Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:
+    """The recipe without its distill section when it names no teacher, and without its reader
+    section when the reader has no weight: recipes from before distillation or the reader have
+    none, and the other keys are unused without them."""
+    unused = {"distill"} if not config.get("distill", {}).get("teacher") else set()
+    if not float(config.get("reader", {}).get("weight", 0)):
+        unused.add("reader")
+    return {section: values for section, values in config.items() if section not in unused}
 
 
 def check_same_recipe(out_dir: Path, config: Mapping[str, Mapping[str, Any]]) -> None:
@@ -89,7 +91,9 @@ def check_same_recipe(out_dir: Path, config: Mapping[str, Mapping[str, Any]]) ->
         ran: dict[str, dict[str, Any]] = json.loads((out_dir / "config.json").read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise InputError(f"{out_dir}: not a cross-validation run ({exc})") from None
-    before, now = _without_unused_teacher(ran), _without_unused_teacher(config)
+    before, now = _without_unused_parts(ran), _without_unused_parts(config)
+    if "reader" not in before:  # fold models without a reader gain one (see _add_fold_reader)
+        now = {section: values for section, values in now.items() if section != "reader"}
     differing = sorted(
         f"{section}.{key}"
         for section in set(before) | set(now) if section != "decoding"
@@ -142,6 +146,8 @@ def run(
         fold_dir = out_dir / f"fold-{fold}"
         if not (fold_dir / "figures.json").is_file():
             _run_fold(config, corpus, assignment, fold, fold_dir, digest, progress)
+        elif _lacks_reader(config, fold_dir):
+            _add_fold_reader(config, corpus, assignment, fold, fold_dir, progress)
         elif retune and only is not None:
             _retune_fold(corpus, assignment, fold, fold_dir, progress)
     if only is None:
@@ -202,6 +208,32 @@ def _run_fold(
                 "tune_articles": len(tune_ids), "minutes": round((time.monotonic() - started) / 60, 1)}
     (fold_dir / "figures.json").write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
     shutil.rmtree(fold_dir / "checkpoints")
+
+
+def _lacks_reader(config: Mapping[str, Mapping[str, Any]], fold_dir: Path) -> bool:
+    model_config = json.loads((fold_dir / "model" / "config.json").read_text(encoding="utf-8"))
+    return bool(float(config.get("reader", {}).get("weight", 0))) and "span_reader" not in model_config
+
+
+def _add_fold_reader(
+    config: Mapping[str, Mapping[str, Any]],
+    corpus: datasets.Corpus,
+    assignment: Mapping[str, int],
+    fold: int,
+    fold_dir: Path,
+    progress: Callable[[str, int, int], None] | None,
+) -> None:
+    """Give a fold model trained without the recipe's span reader one, trained on the fold
+    model's own training articles, and measure the fold again; its decoding is tuned anew. So a
+    copy of a finished run, run again with a reader in the recipe, measures the reader on the
+    same fold models, at the cost of training readers only."""
+    from propscope.span_reader_training import add_reader  # torch: only a fold that trains needs it
+
+    recipe = json.loads((fold_dir / "model" / "recipe.json").read_text(encoding="utf-8"))
+    inner = datasets.Corpus(corpus.articles, corpus.labels, recipe["train_articles"], recipe["validation_articles"],
+                            corpus.extra)
+    add_reader(config, inner, fold_dir / "model", progress=progress)
+    _measure_again(corpus, assignment, fold, fold_dir, None, tuned_on=None)
 
 
 def _retune_fold(
@@ -295,16 +327,17 @@ def _measure_again(
     assignment: Mapping[str, int],
     fold: int,
     fold_dir: Path,
-    tuned: calibration.Tuned,
+    tuned: calibration.Tuned | None,
     *,
     tuned_on: int | None,
 ) -> None:
-    """Give a fold's model the ``tuned`` decoding and measure the fold with it; ``tuned_on``
-    records how many articles a pooled tuning chose it on."""
+    """Give a fold's model the ``tuned`` decoding, if any, and measure the fold with it;
+    ``tuned_on`` records how many articles a pooled tuning chose it on."""
     model_dir = fold_dir / "model"
-    config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
-    config.pop("span_filter", None)
-    model_folder.write_config(model_dir, config | tuned.config())
+    if tuned:
+        config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+        config.pop("span_filter", None)
+        model_folder.write_config(model_dir, config | tuned.config())
     figures = json.loads((fold_dir / "figures.json").read_text(encoding="utf-8"))
     test_articles = {i: corpus.articles[i] for i in fold_ids(assignment, fold)}
     gold = [row for row in corpus.labels if row.article_id in test_articles]

@@ -70,6 +70,9 @@ class MissingExtra(PropscopeError):
     """An optional dependency is needed for this feature."""
 
 
+TRAIN_EXTRA_MISSING = "training needs torch and transformers: pip install 'propscope[train]'"
+
+
 StorageProblem = Literal["full", "read-only", "locked", "failed"]
 _PROBLEMS: dict[StorageProblem, str] = {
     "full": "the disk is full; free some space",

@@ -27,12 +27,17 @@ from propscope.techniques import PTC_LABELS
 FLOOR = 0.15
 MIN_SPANS = 20  # a technique with fewer spans to fit on gets its mean rate as confidence
 _NEWTON_STEPS = 50
+_HALVINGS = 30
 _L2 = 1e-2
 
 
 def _logit(p: float) -> float:
     p = min(max(p, 1e-4), 1 - 1e-4)
     return math.log(p / (1 - p))
+
+
+def _sigmoid(z: float) -> float:
+    return 0.5 * (1.0 + math.tanh(0.5 * z))  # never overflows, unlike 1 / (1 + exp(-z))
 
 
 @dataclass(frozen=True)
@@ -52,7 +57,7 @@ class LabelTrust:
         if technique not in self.calibration:
             return confidence
         slope, intercept = self.calibration[technique]
-        return round(1.0 / (1.0 + math.exp(-(slope * _logit(confidence) + intercept))), 6)
+        return round(_sigmoid(slope * _logit(confidence) + intercept), 6)
 
     def to_dict(self) -> dict[str, Any]:
         return {"floor": self.floor, "precision": self.precision,
@@ -75,7 +80,7 @@ def fit(spans: Sequence[tuple[str, float, bool]], precision: Mapping[str, float]
     for technique, rows in sorted(by_technique.items()):
         x = np.array([_logit(c) for c, _ in rows])
         y = np.array([float(r) for _, r in rows])
-        if len(rows) < MIN_SPANS or y.min() == y.max():
+        if len(rows) < MIN_SPANS or y.min() == y.max() or np.ptp(x) < 1e-6:
             calibration[technique] = (0.0, _logit(float(y.mean())))
         else:
             calibration[technique] = _platt(x, y)
@@ -83,16 +88,29 @@ def fit(spans: Sequence[tuple[str, float, bool]], precision: Mapping[str, float]
 
 
 def _platt(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    """Slope and intercept of a logistic regression of ``y`` on ``x`` (Newton's method, a
-    little L2 on the slope so that a perfectly separable technique stays finite)."""
+    """Slope and intercept of a logistic regression of ``y`` on ``x``: Newton's method, each
+    step halved until the penalised log-loss falls, with a little L2 on the slope so that a
+    perfectly separable technique stays finite."""
     design = np.stack([x, np.ones_like(x)], axis=1)
+
+    def loss(theta: np.ndarray) -> float:
+        z = design @ theta
+        return float(np.sum(np.logaddexp(0.0, z) - y * z) + 0.5 * _L2 * theta[0] ** 2)
+
     theta = np.array([1.0, 0.0])
+    current = loss(theta)
     for _ in range(_NEWTON_STEPS):
-        p = 1.0 / (1.0 + np.exp(-(design @ theta)))
+        p = 0.5 * (1.0 + np.tanh(0.5 * (design @ theta)))
         gradient = design.T @ (p - y) + np.array([_L2 * theta[0], 0.0])
-        hessian = (design * (p * (1 - p))[:, None]).T @ design + np.diag([_L2, 1e-9])
+        hessian = (design * (p * (1 - p))[:, None]).T @ design + np.diag([_L2, 1e-6])
         step = np.linalg.solve(hessian, gradient)
-        theta -= step
+        for _ in range(_HALVINGS):
+            if (tried := loss(theta - step)) <= current:
+                break
+            step = step / 2
+        else:
+            break
+        theta, current = theta - step, tried
         if np.abs(step).max() < 1e-8:
             break
     return round(float(theta[0]), 6), round(float(theta[1]), 6)

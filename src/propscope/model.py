@@ -27,6 +27,7 @@ from propscope.analysis import DEFAULT_SCORE_RATE, Analysis, ModelInfo, Source, 
 from propscope.decoding import DecodingParams, Detection, FloatArray, Sensitivity
 from propscope.errors import ModelError
 from propscope.label_trust import LabelTrust
+from propscope.span_reader import SpanReader
 from propscope.text import Tokens, blocks, line_cut_points, load_tokenizer, require_text, tokenize, windows
 
 MODEL_NAME = "propscope-minilm"
@@ -94,6 +95,7 @@ class Encoding:
     computed: list[tuple[int, FloatArray]] = field(default_factory=list, compare=False, repr=False)
     # What decoding computes independently of its parameters, kept for the next decoding.
     cache: dict[tuple[str, int], list[Detection]] = field(default_factory=dict, compare=False, repr=False)
+    read: dict[tuple[int, int], FloatArray] = field(default_factory=dict, compare=False, repr=False)
 
     def materialized(self) -> Encoding:
         """The encoding with every block computed and kept."""
@@ -140,8 +142,9 @@ class Analyzer:
         # The same ONNX file gives other spans or scores under other settings or code; the library
         # keeps analyses per decoder, so a release that changes decoding code bumps the version.
         scoring_settings = {key: self.config.get(key) for key in ("decoding", "score_rate", "span_filter")}
-        # Models before 0.6 have neither of these, and keep their decoder name.
-        scoring_settings |= {key: self.config[key] for key in ("span_words", "label_trust") if key in self.config}
+        # Models before 0.6 have none of these, and keep their decoder name.
+        scoring_settings |= {key: self.config[key] for key in ("span_words", "label_trust", "span_reader")
+                             if key in self.config}
         self.span_words: dict[str, int] = self.config.get("span_words", {})
         self.trust = LabelTrust.from_dict(self.config["label_trust"]) if "label_trust" in self.config else None
         settings_digest = hashlib.sha256(json.dumps(scoring_settings, sort_keys=True).encode()).hexdigest()
@@ -149,6 +152,9 @@ class Analyzer:
         self.tokenizer = load_tokenizer(self.model_dir / "tokenizer.json")
         with np.load(self.model_dir / "span_head.npz") as head:
             self._head: dict[str, FloatArray] = {key: head[key] for key in head.files}
+        self.reader = (SpanReader(self.model_dir, self.config["span_reader"], self.tokenizer,
+                                  lambda path: _session(path, threads))
+                       if "span_reader" in self.config else None)
         self.threads = threads
         self._session = _session(onnx_path, threads)
         self._one_core_session: Any = None
@@ -229,7 +235,8 @@ class Analyzer:
                 if block_windows[0].start <= first < block_windows[-1].end:
                     pooled[i] = self._pool(block_windows, max(first, 0), max(last, first + 1))
         features = decoding.span_features(text, tokens, spans)
-        return decoding.technique_probabilities(pooled, features, self._head)[0]
+        head = decoding.technique_probabilities(pooled, features, self._head)[0]
+        return self.reader.mix(head, self.reader.probabilities(text, tokens, spans)) if self.reader else head
 
     # ------------------------------------------------------------ internals (see Internals)
 
@@ -433,8 +440,20 @@ class Analyzer:
         features = decoding.span_features(encoding.text, encoding.tokens, [(s, e) for s, e, _, _ in spans],
                                           lowered=lowered)
         probs, none = decoding.technique_probabilities(pooled, features, self._head)
+        if self.reader:
+            probs = self._read(encoding, [(s, e) for s, e, _, _ in spans], probs)
         return [Detection(s, e, p, t, float(n))
                 for (s, e, _, _), p, t, n in zip(spans, span_probabilities, probs, none, strict=True)]
+
+    def _read(self, encoding: Encoding, spans: Sequence[tuple[int, int]], head: FloatArray) -> FloatArray:
+        """``head`` mixed with the span reader's probabilities, each span read once per encoding
+        (tuning decodes an encoding hundreds of times)."""
+        assert self.reader is not None
+        unread = sorted({span for span in spans if span not in encoding.read})
+        if unread:
+            probs = self.reader.probabilities(encoding.text, encoding.tokens, unread)
+            encoding.read.update(zip(unread, probs, strict=True))
+        return self.reader.mix(head, np.stack([encoding.read[span] for span in spans]))
 
     @property
     def _width(self) -> int:

@@ -37,6 +37,18 @@ def _span_filter(config: Mapping[str, Any]) -> str:
 """
 
 
+def _span_reader(config: Mapping[str, Any]) -> str:
+    if "span_reader" not in config:
+        return ""
+    reader = config["span_reader"]
+    epochs = len(reader["training_log"])
+    return f"""- Span reader: a second encoder of the same kind reads each span with its bounds marked inside
+  its lines (at most {reader['max_tokens']} word pieces) and names its technique; it trained on the gold spans
+  of the training texts ({epochs} epochs). Every span's technique probabilities are {1 - reader['weight']:g} the span
+  head's and {reader['weight']:g} the reader's.
+"""
+
+
 def _sentence_evidence(config: Mapping[str, Any]) -> str:
     if not any(params.get("sentence_evidence", DISABLED) < DISABLED for params in config["decoding"].values()):
         return ""
@@ -228,7 +240,7 @@ technique of each span.
   "none". "None" is trained on the tagger's own false positives, random plain stretches and
   recurring phrases that are no span, so the head also rejects candidates; TC renormalises over
   the 14 techniques.
-{_span_filter(config)}{_sentence_evidence(config)}- Whole articles of any length: {windows}, overlapping
+{_span_reader(config)}{_span_filter(config)}{_sentence_evidence(config)}- Whole articles of any length: {windows}, overlapping
   probabilities averaged; texts longer than {config['block_tokens']} tokens are processed in
   blocks cut at line breaks, so memory stays bounded.
 - Runs on ONNX Runtime ({config['quantization']} weights); inference needs neither torch nor transformers.

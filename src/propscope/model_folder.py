@@ -34,12 +34,14 @@ def build_model_folder(
     span_filter_config: Mapping[str, Any] | None = None,
     label_trust_config: Mapping[str, Any] | None = None,
     span_words: Mapping[str, int] | None = None,
+    add_reader: Callable[[Path], object] | None = None,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> dict[str, Any]:
     """Write a complete model folder in ``out_dir``. The decoding settings and span filter are
     tuned on the ``validation`` articles, or taken from ``decoding``, ``span_filter_config`` and
     ``label_trust_config`` when there are none; returns the validation figures (empty without validation articles).
-    ``span_words`` is how long each technique's training spans run (``datasets.span_words``)."""
+    ``span_words`` is how long each technique's training spans run (``datasets.span_words``);
+    ``add_reader`` puts a span reader into the folder before it is tuned."""
     final = out_dir / "model.onnx"
     write_quantized(onnx_path, final, quantize)
     onnx_path.unlink()
@@ -64,6 +66,9 @@ def build_model_folder(
     if span_words:
         config["span_words"] = dict(span_words)
     write_config(out_dir, config)
+    if add_reader:
+        add_reader(out_dir)
+        config = json.loads((out_dir / "config.json").read_text(encoding="utf-8"))
     if not validation:
         return {}
     encoded = encode_articles(Analyzer(out_dir), validation, progress=progress)

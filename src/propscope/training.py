@@ -30,9 +30,9 @@ from typing import Any
 import numpy as np
 
 from propscope import decoding, environment
-from propscope.checkpoints import TrainingState, run_digest
+from propscope.checkpoints import TrainingState, run_digest, training_device
 from propscope.datasets import Corpus, data_digest, load_corpus, span_words
-from propscope.errors import InputError, MissingExtra
+from propscope.errors import TRAIN_EXTRA_MISSING, InputError, MissingExtra
 from propscope.recipe import encoder_dir
 from propscope.targets import TrainingArticle, epoch_batches, prepare, special_ids
 from propscope.text import Tokens, carry_over, load_tokenizer, tokenize
@@ -43,9 +43,7 @@ try:
     from torch import nn
     from transformers import AutoModel
 except ImportError as exc:  # pragma: no cover - depends on the install
-    raise MissingExtra(
-        "training needs torch and transformers: pip install 'propscope[train]'"
-    ) from exc
+    raise MissingExtra(TRAIN_EXTRA_MISSING) from exc
 
 NEGATIVE_THRESHOLD = 0.3
 
@@ -221,17 +219,6 @@ def _token_loss(logits: torch.Tensor, batch: Batch, technique_weight: float) -> 
     per_channel = nn.functional.binary_cross_entropy_with_logits(logits.float(), batch.targets, reduction="none")
     per_token = per_channel[..., 0] + technique_weight * per_channel[..., 1:].mean(-1)
     return (per_token * batch.token_weights).sum() / batch.token_weights.sum().clamp(min=1e-6)
-
-
-def training_device(name: str) -> torch.device:
-    """The device that ``train.device`` names: "cpu", or "cuda" where torch sees a GPU."""
-    if name == "cpu":
-        return torch.device("cpu")
-    if name == "cuda":
-        if not torch.cuda.is_available():
-            raise InputError('train.device = "cuda" but torch sees no GPU here; use train.device="cpu"')
-        return torch.device("cuda")
-    raise InputError(f'train.device = {name!r}: expected "cpu" or "cuda"')
 
 
 def teacher_config(config: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -475,6 +462,7 @@ def export(
     config, and ``span_filter`` and ``label_trust`` from a cross-validation), write the card."""
     from propscope import model_card
     from propscope.model_folder import build_model_folder
+    from propscope.span_reader_training import add_reader, reader_settings
 
     model_cfg = config["model"]
     source = encoder_dir(model_cfg["encoder"])
@@ -504,6 +492,8 @@ def export(
         span_filter_config=span_filter,
         label_trust_config=label_trust,
         span_words=span_words(corpus),
+        add_reader=(lambda folder: add_reader(config, corpus, folder, progress=progress))
+        if reader_settings(config) else None,
         progress=progress,
     )
     if not figures:
