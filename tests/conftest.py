@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from propscope.language import Readers
 from propscope.model import Analyzer, shipped_model_dir
 
 from . import newspages
@@ -135,6 +136,12 @@ def analyzer() -> Analyzer:
 
 
 @pytest.fixture(scope="session")
+def readers(analyzer: Analyzer) -> Readers:
+    """The shipped models by language, sharing the session's English analyzer."""
+    return Readers(loaded=[analyzer])
+
+
+@pytest.fixture(scope="session")
 def shared_ptc() -> Path:
     """The PTC training split beside the repository. Without it, the tests that use it are
     skipped with the reason, or fail when PROPSCOPE_REQUIRE_CORPUS=1 (as in CI)."""
@@ -157,6 +164,63 @@ def tiny_encoder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     BertModel(config).save_pretrained(folder)
     shutil.copyfile(shipped_model_dir() / "tokenizer.json", folder / "tokenizer.json")
     return folder
+
+
+# Invented articles in four languages, in multilingual-2023's layout (a folder per language).
+TINY_MULTILINGUAL = {
+    "fr": {"f1": ("Ces traîtres ont menti au peuple français encore une fois, et la presse se tait.\n",
+                  [("Name_Calling,Labeling", "traîtres")]),
+           "f2": ("Le conseil municipal se réunit mardi pour voter le budget de la ville.\n", [])},
+    "ru": {"r1": ("Эти предатели снова солгали народу, а продажные журналисты молчат.\n",
+                  [("Name_Calling,Labeling", "предатели"), ("Loaded_Language", "продажные журналисты")])},
+    "pl": {"p1": ("Ci zdrajcy znowu okłamali naród, a skorumpowani dziennikarze milczą.\n",
+                  [("Name_Calling,Labeling", "zdrajcy")])},
+}
+SENTENCES = {
+    "fr": TINY_MULTILINGUAL["fr"]["f1"][0],
+    "ru": TINY_MULTILINGUAL["ru"]["r1"][0],
+    "bg": "Тези предатели отново излъгаха народа, а продажните журналисти мълчат.\n",
+    "ja": "これらの裏切り者は再び国民に嘘をついた。\n",
+    "zu": "Laba bakhapheli baphinde baqamba amanga abantu, futhi izintatheli zithule.\n",
+}
+
+
+def write_tiny_multilingual(folder: Path) -> Path:
+    rows = []
+    for language, articles in TINY_MULTILINGUAL.items():
+        (folder / language).mkdir(parents=True)
+        for article_id, (text, spans) in articles.items():
+            (folder / language / f"article{article_id}.txt").write_text(text, encoding="utf-8")
+            for technique, fragment in spans:
+                start = text.index(fragment)
+                rows.append(f"{article_id}\t{technique}\t{start}\t{start + len(fragment)}\n")
+    (folder / "labels-flc.tsv").write_text("".join(rows), encoding="utf-8")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_multilingual_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny propscope-multilingual: the converter's encoder from a tiny Q4 file, trained for
+    two epochs on TINY_MULTILINGUAL with the multilingual recipe."""
+    from click.testing import CliRunner
+
+    from propscope import q4_encoder
+    from propscope.cli import cli
+
+    from .q4_files import write_tiny_q4
+
+    root = tmp_path_factory.mktemp("tiny-multilingual")
+    corpus = write_tiny_multilingual(root / "corpus")
+    texts = {language: [text for text, _ in articles.values()] for language, articles in TINY_MULTILINGUAL.items()}
+    q4_encoder.convert(write_tiny_q4(root / "tiny.bin").path, root / "encoder", texts, size=40)
+    args = ["train", "--data", str(corpus), "--out", str(root / "model"), "--config", str(REPO / "configs" / "multilingual.toml")]
+    for override in (f'model.encoder="{root / "encoder"}"', "model.window_tokens=32", "model.inference_stride=24",
+                     "model.span_hidden=16", "train.epochs=2", "train.batch_size=4", "data.extra=[]",
+                     "data.extra_weights=[]", "data.validation_fraction=0.25"):
+        args += ["--set", override]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    return root / "model"
 
 
 @pytest.fixture(scope="session")

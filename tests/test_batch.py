@@ -11,6 +11,7 @@ from propscope import ingest
 from propscope.batch import run_batch
 from propscope.cli import cli
 from propscope.ingest import Article, Record
+from propscope.language import Readers
 from propscope.model import Analyzer
 from propscope.store import Library
 
@@ -26,14 +27,14 @@ def records(n: int) -> list[Record]:
     return [Record(f"r{i}", article=Article(f"Item {i}. " + (PROPAGANDA if i % 2 else CALM))) for i in range(n)]
 
 
-def test_folder_batch_reports_bad_files_and_goes_on(tmp_path: Path, analyzer: Analyzer) -> None:
+def test_folder_batch_reports_bad_files_and_goes_on(tmp_path: Path, readers: Readers) -> None:
     folder = tmp_path / "in"
     folder.mkdir()
     (folder / "a.txt").write_text(PROPAGANDA, encoding="utf-8")
     (folder / "b.txt").write_bytes(b"\xff\xfe\x00\x00binary")
     (folder / "c.html").write_text(newspages.page("/news/rail-ridership.html"), encoding="utf-8")
     (folder / "d.txt").write_text("   ", encoding="utf-8")
-    summary = run_batch(ingest.records(folder), tmp_path / "out.jsonl", analyzer=analyzer)
+    summary = run_batch(ingest.records(folder), tmp_path / "out.jsonl", readers=readers)
     rows = {row["id"]: row for row in read_rows(tmp_path / "out.jsonl")}
     assert set(rows) == {"a.txt", "b.txt", "c.html", "d.txt"}
     assert summary.done == 4 and summary.errors == 2
@@ -44,7 +45,7 @@ def test_folder_batch_reports_bad_files_and_goes_on(tmp_path: Path, analyzer: An
     assert rows["c.html"]["title"] == "Rail operator reports quarterly ridership"
 
 
-def test_interrupted_run_resumes_without_duplicates(tmp_path: Path, analyzer: Analyzer) -> None:
+def test_interrupted_run_resumes_without_duplicates(tmp_path: Path, readers: Readers) -> None:
     items = records(12)
 
     def interrupted() -> Iterator[Record]:
@@ -54,32 +55,32 @@ def test_interrupted_run_resumes_without_duplicates(tmp_path: Path, analyzer: An
             yield record
 
     out = tmp_path / "out.jsonl"
-    first = run_batch(interrupted(), out, analyzer=analyzer)
+    first = run_batch(interrupted(), out, readers=readers)
     # Analyses still running on the second core when the interrupt comes are done again later.
     assert first.interrupted and 1 <= first.done <= 5
     with out.open("a", encoding="utf-8") as handle:  # a torn line, as a kill mid-write leaves
         handle.write('{"id": "r5", "sco')
-    second = run_batch(items, out, analyzer=analyzer)
+    second = run_batch(items, out, readers=readers)
     assert second.skipped == first.done and second.done == 12 - first.done and not second.interrupted
     ids = [row["id"] for row in read_rows(out)]
     assert sorted(ids) == sorted(r.id for r in items) and len(ids) == len(set(ids))
 
 
-def test_parquet_output(tmp_path: Path, analyzer: Analyzer) -> None:
+def test_parquet_output(tmp_path: Path, readers: Readers) -> None:
     import pyarrow.parquet as pq
 
     out = tmp_path / "out.parquet"
-    run_batch(records(4), out, analyzer=analyzer)
+    run_batch(records(4), out, readers=readers)
     table = pq.read_table(out).to_pylist()
     assert [row["id"] for row in table] == ["r0", "r1", "r2", "r3"]
     assert table[1]["spans"] and table[1]["score"] > table[0]["score"]
 
 
-def test_batch_stores_in_the_library_and_hits_the_cache(tmp_path: Path, analyzer: Analyzer) -> None:
+def test_batch_stores_in_the_library_and_hits_the_cache(tmp_path: Path, readers: Readers) -> None:
     with Library(tmp_path / "lib.db") as library:
-        run_batch(records(3), tmp_path / "a.jsonl", analyzer=analyzer, library=library)
+        run_batch(records(3), tmp_path / "a.jsonl", readers=readers, library=library)
         assert len(library) == 3
-        run_batch(records(3), tmp_path / "b.jsonl", analyzer=analyzer, library=library)
+        run_batch(records(3), tmp_path / "b.jsonl", readers=readers, library=library)
         assert len(library) == 3
     assert [r["spans"] for r in read_rows(tmp_path / "a.jsonl")] == [r["spans"] for r in read_rows(tmp_path / "b.jsonl")]
 

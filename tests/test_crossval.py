@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from propscope import crossval, folds, span_filter
+from propscope import crossval, datasets, folds, span_filter
 from propscope.cli import cli
 from propscope.errors import InputError
+from propscope.ptc import LabelledSpan
 
 from .conftest import TINY_ARTICLES, write_tiny_corpus
 
@@ -325,3 +326,18 @@ def test_a_run_folder_of_other_folds_is_refused(tiny_cv: tuple[Path, Path, list[
     assert result.exit_code == 1
     assert "its folds were dealt otherwise (another corpus, seed or fold grouping); give a new --out" in result.output
     assert not (tmp_path / "fold-0").exists()
+
+
+def test_a_corpus_of_several_languages_is_scored_per_language_with_masked_stretches_neutral() -> None:
+    articles = {"f1": "Ces traîtres mentent. Le maire ment aussi.\n", "r1": "Эти предатели лгут.\n"}
+    gold = [LabelledSpan("f1", "Name_Calling,Labeling", 4, 12), LabelledSpan("r1", "Name_Calling,Labeling", 4, 13)]
+    corpus = datasets.Corpus(articles, gold, [], [], masked={"f1": ((22, 42),)}, languages={"f1": "fr", "r1": "ru"})
+    pred = [LabelledSpan("f1", "Name_Calling,Labeling", 4, 12),
+            LabelledSpan("f1", "Loaded_Language", 25, 30),   # inside the masked stretch: counts neither way
+            LabelledSpan("r1", "Loaded_Language", 14, 18)]
+    figures = crossval.by_language(articles, gold, pred, {"f1": 0.9, "r1": 0.1}, {"f1": 0.5, "r1": 0.2}, corpus)
+    assert figures["fr"]["flc"] == 1.0 and figures["fr"]["si"] == 1.0 and figures["fr"]["articles"] == 1
+    assert figures["ru"]["flc"] == 0.0 and figures["ru"]["si"] == 0.0
+    unmasked = datasets.Corpus(articles, gold, [], [], languages=corpus.languages)
+    assert crossval.by_language(articles, gold, pred, {"f1": 0.9, "r1": 0.1}, {"f1": 0.5, "r1": 0.2},
+                                unmasked)["fr"]["flc_precision"] == 0.5

@@ -14,11 +14,25 @@ from .conftest import TINY_NEWS, write_tiny_extra
 def test_later_scheme_folder_masks_spans_without_a_ptc_label(tmp_path: Path) -> None:
     news, _ = write_tiny_extra(tmp_path)
     texts = {t.text_id: t for t in datasets.read_source(news)}
-    assert sorted(texts) == sorted(TINY_NEWS)
     first = texts["n1"]
     assert [(r.technique, first.text[r.start:r.end]) for r in first.rows] == [("Loaded_Language", "reckless")]
     assert [first.text[s:e] for s, e in first.masked] == ["Critics call him a liar"]
-    assert texts["n2"].rows == () and texts["n2"].masked == ()
+    # an article without a single span in the later scheme may be unannotated: left out
+    assert TINY_NEWS["n2"][1] == [] and sorted(texts) == ["n1"]
+
+
+def test_a_folder_of_language_folders_reads_as_one_corpus(tmp_path: Path) -> None:
+    for language, article_id, text in (("fr", "f1", "Les traîtres mentent.\n"), ("pl", "p1", "Zdrajcy kłamią.\n")):
+        (tmp_path / language).mkdir()
+        (tmp_path / language / f"article{article_id}.txt").write_text(text, encoding="utf-8")
+    (tmp_path / "labels-flc.tsv").write_text("f1\tName_Calling,Labeling\t4\t12\np1\tLoaded_Language\t8\t14\n",
+                                            encoding="utf-8")
+    corpus = datasets.load_corpus(tmp_path, {"validation_fraction": 0.0, "split_seed": 1})
+    assert corpus.languages == {"f1": "fr", "p1": "pl"}
+    assert [corpus.articles[r.article_id][r.start:r.end] for r in corpus.labels] == ["traîtres", "kłamią"]
+    before = datasets.data_digest(tmp_path)
+    (tmp_path / "pl" / "articlep1.txt").write_text("Zdrajcy kłamią!\n", encoding="utf-8")
+    assert datasets.data_digest(tmp_path) != before
 
 
 def test_jsonl_masks_null_techniques_and_trims_whitespace(tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ from click.testing import CliRunner, Result
 
 from propscope import ingest
 from propscope.cli import cli
+from propscope.language import Readers
 from propscope.model import Analyzer
 from propscope.store import Library
 from propscope.watch import Watcher, load
@@ -65,7 +66,7 @@ def line_of(result: Result, source: str) -> str:
 
 
 def test_each_entry_is_analysed_once_across_passes_and_a_restart(
-    tmp_path: Path, analyzer: Analyzer, library_path: Path, site: tuple[FeedSite, str]
+    tmp_path: Path, analyzer: Analyzer, readers: Readers, library_path: Path, site: tuple[FeedSite, str]
 ) -> None:
     feeds, base = site
     feeds.rate_limited["/wire/feed.xml"] = 1
@@ -90,7 +91,7 @@ def test_each_entry_is_analysed_once_across_passes_and_a_restart(
     with Library(library_path) as library:
         # Past the back-off: the failed page is tried a last time, the rate-limited feed polled again.
         later = [line for offset in (601, 1800) for line in
-                 Watcher(load(path), library, analyzer, say=lambda line: None,
+                 Watcher(load(path), library, readers, say=lambda line: None,
                          clock=lambda offset=offset: time.time() + offset).run_pass()]
         gazette, wire = (next(line for line in later if line.source == name) for name in ("gazette", "wire"))
         assert "broken.html: the server answered 500 Internal Server Error (given up after 2 of 2)" in str(gazette)
@@ -116,7 +117,7 @@ def test_each_entry_is_analysed_once_across_passes_and_a_restart(
 
 
 def test_retry_after_longer_than_the_back_off_is_honoured(
-    tmp_path: Path, analyzer: Analyzer, library_path: Path, site: tuple[FeedSite, str]
+    tmp_path: Path, readers: Readers, library_path: Path, site: tuple[FeedSite, str]
 ) -> None:
     feeds, base = site
     feeds.rate_limited["/wire/feed.xml"] = 1
@@ -125,7 +126,7 @@ def test_retry_after_longer_than_the_back_off_is_honoured(
     assert "next poll in 3600 s" in once(path).output
     with Library(library_path) as library:
         for offset, requests in ((1800, 1), (3601, 2)):
-            Watcher(load(path), library, analyzer, say=lambda line: None,
+            Watcher(load(path), library, readers, say=lambda line: None,
                     clock=lambda offset=offset: time.time() + offset).run_pass()
             assert feeds.requests["/wire/feed.xml"] == requests
 

@@ -1,7 +1,7 @@
 """propscope: find propaganda techniques in news articles, span by span."""
 
 from propscope._version import __version__
-from propscope.analysis import Analysis, ModelInfo, Sentence, Source, Span
+from propscope.analysis import Analysis, ModelInfo, Sentence, Source, Span, TextLanguage
 from propscope.decoding import Sensitivity
 from propscope.errors import (
     ClusterError,
@@ -17,8 +17,10 @@ from propscope.errors import (
     SpanOutOfRange,
     StorageError,
     UnknownTechnique,
+    UnsupportedLanguage,
 )
-from propscope.model import Analyzer, analyze
+from propscope.language import Readers, analyze
+from propscope.model import Analyzer
 from propscope.reports.html import render_notebook as _render_notebook
 from propscope.tables import to_frame
 from propscope.techniques import TECHNIQUES, Technique
@@ -39,6 +41,7 @@ __all__ = [
     "NoArticles",
     "NotText",
     "PropscopeError",
+    "Readers",
     "Sensitivity",
     "Sentence",
     "Source",
@@ -47,8 +50,10 @@ __all__ = [
     "StorageError",
     "Technique",
     "TECHNIQUES",
+    "TextLanguage",
     "to_frame",
     "UnknownTechnique",
+    "UnsupportedLanguage",
 ]
 
 # Jupyter shows a value through its _repr_html_. The package face wires the notebook view to the

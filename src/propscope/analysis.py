@@ -14,7 +14,10 @@ JSON schema (version 1), as written by ``Analysis.to_dict``::
                                          # technique there, but no span sure enough to show
       "score": float,                    # 0..1, see article_score
       "model": {"name": str, "version": str, "sha256": str, "sensitivity": str},
-      "source": null | {"name", "url", "site", "title", "author", "date"}   # each str or null
+      "source": null | {"name", "url", "site", "title", "author", "date"},  # each str or null
+      "language": null | {"code": str, "name": str, "detected": bool, "note": str | null}
+                                         # code: ISO 639-1, "" when none can be told; note: said in
+                                         # every output (an untrained language, a mixed text)
     }
 
 Offsets are code-point indices into ``text``, end exclusive. ``technique`` is a PTC label.
@@ -116,6 +119,19 @@ class Source:
 
 
 @dataclass(frozen=True, slots=True)
+class TextLanguage:
+    """The language a text was read as, and what a reader must know about that."""
+
+    code: str              # ISO 639-1; "" when no language can be told
+    name: str              # "Russian"
+    detected: bool = True  # False when the user named it
+    note: str | None = None  # "not trained on Bulgarian; ...", "mixed languages: ..."
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"code": self.code, "name": self.name, "detected": self.detected, "note": self.note}
+
+
+@dataclass(frozen=True, slots=True)
 class Analysis:
     """A text, the technique spans found in it, its sentences, and its article score."""
 
@@ -125,6 +141,7 @@ class Analysis:
     score: float
     model: ModelInfo
     source: Source | None = None
+    language: TextLanguage | None = None  # None: not routed by language (a model used directly)
     schema_version: int = SCHEMA_VERSION
 
     def __post_init__(self) -> None:
@@ -197,6 +214,7 @@ class Analysis:
             "score": self.score,
             "model": self.model.to_dict(),
             "source": self.source.to_dict() if self.source else None,
+            "language": self.language.to_dict() if self.language else None,
         }
 
     @classmethod
@@ -219,6 +237,7 @@ class Analysis:
                 score=float(data["score"]),
                 model=ModelInfo(**data["model"]),
                 source=Source(**data["source"]) if data.get("source") else None,
+                language=TextLanguage(**data["language"]) if data.get("language") else None,
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise InputError(f"not a propscope analysis: missing or bad field ({exc})") from None

@@ -11,14 +11,15 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from propscope import tables
-from propscope.analysis import Analysis, Source
+from propscope.analysis import Analysis, Source, TextLanguage
 from propscope.errors import InputError, MissingExtra, storage_error
 from propscope.ingest import Record
+from propscope.language import Readers
 from propscope.library import lookup, store
 from propscope.model import Analyzer
 from propscope.store import Library
@@ -65,6 +66,9 @@ def output_row(record: Record, analysis: Analysis | None) -> dict[str, Any]:
         "error": record.error,
         "score": None,
         "model_version": None,
+        "model": None,
+        "language": None,
+        "language_note": None,
         "counts": {},
         "spans": [],
     }
@@ -72,6 +76,9 @@ def output_row(record: Record, analysis: Analysis | None) -> dict[str, Any]:
         row |= {
             "score": analysis.score,
             "model_version": analysis.model.version,
+            "model": analysis.model.name,
+            "language": analysis.language.code if analysis.language else None,
+            "language_note": analysis.language.note if analysis.language else None,
             "counts": analysis.technique_counts(),
             "spans": tables.span_rows(analysis),
         }
@@ -107,7 +114,7 @@ def run_batch(
     records: Iterable[Record],
     output: Path,
     *,
-    analyzer: Analyzer,
+    readers: Readers,
     library: Library | None = None,
     progress: Callable[[Summary], None] | None = None,
 ) -> Summary:
@@ -120,32 +127,43 @@ def run_batch(
     summary = Summary()
     started = time.perf_counter()
 
-    def new_records() -> Iterator[tuple[Record, Analysis | None]]:
-        """Records not yet in the journal, each with its stored analysis if the library has one;
-        read in this thread, as the library's connection belongs to it."""
+    def new_records() -> Iterator[tuple[Record, Analyzer | None, TextLanguage | None, Analysis | None]]:
+        """Records not yet in the journal, each with the analyzer for its language and its stored
+        analysis if the library has one; read in this thread, as the library's connection belongs to it."""
         for record in records:
             if record.id in done:
                 summary.skipped += 1
                 continue
             done.add(record.id)  # a repeated id is analysed once
-            stored = lookup(library, analyzer, record.article) if record.article else None
-            yield record, stored.analysis if stored else None
+            if record.article is None:
+                yield record, None, None, None
+                continue
+            try:
+                analyzer, language = readers.route(record.article.text, name=record.id)
+            except InputError as exc:
+                yield Record(record.id, article=record.article, error=str(exc), meta=record.meta), None, None, None
+                continue
+            stored = lookup(library, analyzer, record.article, language=language)
+            yield record, analyzer, language, stored.analysis if stored else None
 
-    def analysed(item: tuple[Record, Analysis | None]) -> tuple[Record, Analysis | None, bool]:
-        """The record (with its error, if the text is unusable), its analysis, and whether it is new."""
-        record, stored = item
-        if record.article is None or stored is not None:
-            return record, stored, False
+    def analysed(
+        item: tuple[Record, Analyzer | None, TextLanguage | None, Analysis | None],
+    ) -> tuple[Record, Analyzer | None, Analysis | None]:
+        """The record (with its error, if the text is unusable), the analyzer of a new analysis, and the analysis."""
+        record, analyzer, language, stored = item
+        if record.article is None or analyzer is None or stored is not None:
+            return record, None, stored
         try:
-            return record, analyzer.analyze(record.article.text, name=record.id, source=record.article.source), True
+            analysis = analyzer.analyze(record.article.text, name=record.id, source=record.article.source)
+            return record, analyzer, replace(analysis, language=language)
         except InputError as exc:
-            return Record(record.id, article=record.article, error=str(exc), meta=record.meta), None, False
+            return Record(record.id, article=record.article, error=str(exc), meta=record.meta), None, None
 
     try:
         with journal.open("a", encoding="utf-8") as out:
-            for record, analysis, fresh in analyzer.map(analysed, new_records()):
-                if fresh and library is not None and analysis is not None:
-                    store(library, analyzer, analysis)
+            for record, fresh_by, analysis in readers.map(analysed, new_records()):
+                if fresh_by is not None and library is not None and analysis is not None:
+                    store(library, fresh_by, analysis)
                 row = output_row(record, analysis)
                 out.write(json.dumps(row, ensure_ascii=False) + "\n")
                 out.flush()

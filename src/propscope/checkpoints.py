@@ -27,9 +27,10 @@ except ImportError as exc:  # pragma: no cover - depends on the install
 
 def run_digest(config: Mapping[str, Mapping[str, Any]], corpus: Corpus) -> str:
     """What a checkpoint must have been trained on to be resumed: the recipe (less what changes
-    only the speed) and the training articles."""
-    speed_only = {("train", "threads"), ("train", "device"), ("model", "score_rate")}
-    recipe = {section: {k: v for k, v in values.items() if (section, k) not in speed_only}
+    only the speed, or only what the model folder says) and the training articles."""
+    not_training = {("train", "threads"), ("train", "device"), ("model", "score_rate"), ("model", "name"),
+                    ("model", "languages")}
+    recipe = {section: {k: v for k, v in values.items() if (section, k) not in not_training}
               for section, values in config.items() if section != "decoding"}
     texts = [(repr(text), weight) for text, weight in corpus.training_texts()]
     return hashlib.sha256(json.dumps([recipe, texts], sort_keys=True, default=str).encode()).hexdigest()

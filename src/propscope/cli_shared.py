@@ -16,6 +16,7 @@ from rich.text import Text
 
 from propscope.decoding import SENSITIVITIES, Sensitivity
 from propscope.errors import InputError, PropscopeError
+from propscope.language import Readers, default_readers
 from propscope.model import Analyzer, default_analyzer
 from propscope.store import Library
 
@@ -99,6 +100,19 @@ def analyzer_for(model_dir: Path | None, sensitivity: Sensitivity = "balanced") 
     if model_dir is None and sensitivity == "balanced":
         return default_analyzer()
     return Analyzer(model_dir, sensitivity=sensitivity)
+
+
+def readers_for(model_dir: Path | None, sensitivity: Sensitivity = "balanced") -> Readers:
+    """The models by language; ``model_dir`` takes the English model's place."""
+    if model_dir is None and sensitivity == "balanced":
+        return default_readers()
+    return Readers(model_dir, sensitivity=sensitivity)
+
+
+language_option = click.option(
+    "--language", default=None, metavar="CODE",
+    help="The text's language as an ISO 639-1 code (en, fr, ru, ...), instead of detecting it; it chooses the model.",
+)
 
 
 model_option = click.option(

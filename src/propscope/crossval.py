@@ -23,6 +23,7 @@ import shutil
 import statistics
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +42,8 @@ LABEL_TRUST = "label_trust.json"  # and its label trust
 
 
 # Settings that change how fast a recipe runs or how its final model is split, not what it learns.
-NOT_RECIPE = {("data", "validation_fraction"), ("model", "score_rate"), ("train", "threads"), ("train", "device")}
+NOT_RECIPE = {("data", "validation_fraction"), ("model", "score_rate"), ("model", "name"), ("model", "languages"),
+              ("train", "threads"), ("train", "device")}
 
 
 def read_summary(out_dir: Path, config: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
@@ -197,13 +199,13 @@ def _run_fold(
         sorted(i for i, f in assignment.items() if f != fold),
         float(config["data"]["tune_fraction"]), int(config["data"]["split_seed"]),
     )
-    inner = datasets.Corpus(corpus.articles, corpus.labels, train_ids, tune_ids, corpus.extra)
+    inner = replace(corpus, train_ids=train_ids, validation_ids=tune_ids)
     model, log = training.fit(config, inner, checkpoints=fold_dir / "checkpoints", progress=progress)
     training.export(model, config, inner, fold_dir / "model", log=log, data_sha256=digest, progress=progress)
     analyzer = Analyzer(fold_dir / "model")
     articles = {i: corpus.articles[i] for i in test_ids}
     gold = [row for row in corpus.labels if row.article_id in articles]
-    figures = evaluate_fold(analyzer, articles, gold, fold_dir)
+    figures = evaluate_fold(analyzer, articles, gold, fold_dir, corpus)
     figures |= {"fold": fold, "test_articles": len(test_ids), "train_articles": len(train_ids),
                 "tune_articles": len(tune_ids), "minutes": round((time.monotonic() - started) / 60, 1)}
     (fold_dir / "figures.json").write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
@@ -230,8 +232,7 @@ def _add_fold_reader(
     from propscope.span_reader_training import add_reader  # torch: only a fold that trains needs it
 
     recipe = json.loads((fold_dir / "model" / "recipe.json").read_text(encoding="utf-8"))
-    inner = datasets.Corpus(corpus.articles, corpus.labels, recipe["train_articles"], recipe["validation_articles"],
-                            corpus.extra)
+    inner = replace(corpus, train_ids=recipe["train_articles"], validation_ids=recipe["validation_articles"])
     add_reader(config, inner, fold_dir / "model", progress=progress)
     _measure_again(corpus, assignment, fold, fold_dir, None, tuned_on=None)
 
@@ -342,18 +343,20 @@ def _measure_again(
     test_articles = {i: corpus.articles[i] for i in fold_ids(assignment, fold)}
     gold = [row for row in corpus.labels if row.article_id in test_articles]
     keep = {key: figures[key] for key in ("fold", "test_articles", "train_articles", "tune_articles", "minutes")}
-    figures = evaluate_fold(Analyzer(model_dir), test_articles, gold, fold_dir) | keep
+    figures = evaluate_fold(Analyzer(model_dir), test_articles, gold, fold_dir, corpus) | keep
     if tuned_on is not None:
         figures["tuned_on"] = tuned_on
     (fold_dir / "figures.json").write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
 
 
 def evaluate_fold(
-    analyzer: Analyzer, articles: Mapping[str, str], gold: Sequence[ptc.LabelledSpan], fold_dir: Path
+    analyzer: Analyzer, articles: Mapping[str, str], gold: Sequence[ptc.LabelledSpan], fold_dir: Path,
+    corpus: datasets.Corpus,
 ) -> dict[str, Any]:
     """Score a fold's articles at every sensitivity setting, and write ``pred.tsv`` (the spans
     at the default setting), ``sentences.tsv`` (its verdict on every line), ``tc.tsv`` (the
-    technique of each gold span) and ``scores.tsv`` (article score and gold density)."""
+    technique of each gold span) and ``scores.tsv`` (article score and gold density). A corpus
+    of several languages is also scored per language (``by_language``)."""
     encoded = calibration.encode_articles(analyzer, articles)
     figures = calibration.measure(encoded, gold, analyzer.settings)
     grouped = ptc.by_article(gold)
@@ -373,6 +376,34 @@ def evaluate_fold(
         encoding="utf-8",
     )
     figures["spearman"] = round(scoring.spearman(scores, density), 4)
+    languages = {corpus.languages.get(article_id, "") for article_id in articles}
+    if len(languages) > 1 or languages - {""}:
+        figures["by_language"] = by_language(articles, gold, pred, dict(zip(articles, scores, strict=True)),
+                                             dict(zip(articles, density, strict=True)), corpus)
+    return figures
+
+
+def by_language(
+    articles: Mapping[str, str], gold: Sequence[ptc.LabelledSpan], pred: Sequence[ptc.LabelledSpan],
+    scores: Mapping[str, float], density: Mapping[str, float], corpus: datasets.Corpus,
+) -> dict[str, dict[str, float]]:
+    """SI, FLC and SLC F1 and Spearman of each language's articles, at the default setting. A
+    predicted span inside a stretch that the later scheme annotates with a technique the PTC does
+    not name (``corpus.masked``) counts neither way, as it counts neither way in training."""
+    def unmasked(span: ptc.LabelledSpan) -> bool:
+        return not any(start <= span.start and span.end <= end for start, end in corpus.masked.get(span.article_id, ()))
+
+    figures = {}
+    for language in sorted({corpus.languages.get(article_id, "") for article_id in articles}):
+        ids = [article_id for article_id in articles if corpus.languages.get(article_id, "") == language]
+        chosen = set(ids)
+        measured = scoring.evaluate({i: articles[i] for i in ids}, [row for row in gold if row.article_id in chosen],
+                                    [row for row in pred if row.article_id in chosen and unmasked(row)])
+        figures[language or "unknown"] = {
+            "articles": len(ids), **{key: round(measured[key]["f1"], 4) for key in ("si", "flc", "slc")},
+            "flc_precision": round(measured["flc"]["precision"], 4), "flc_recall": round(measured["flc"]["recall"], 4),
+            "spearman": round(scoring.spearman([scores[i] for i in ids], [density[i] for i in ids]), 4),
+        }
     return figures
 
 
@@ -401,6 +432,15 @@ def summarise(per_fold: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         "per_fold": rows,
         "settings": settings,
     }
+    if all("by_language" in f for f in per_fold):
+        languages = sorted({language for f in per_fold for language in f["by_language"]})
+        summary["by_language"] = {
+            language: {key: round(statistics.fmean(f["by_language"][language][key] for f in per_fold
+                                                   if language in f["by_language"]), 4)
+                       for key in ("si", "flc", "flc_precision", "flc_recall", "slc", "spearman")}
+            | {"articles": sum(f["by_language"].get(language, {}).get("articles", 0) for f in per_fold)}
+            for language in languages
+        }
     if all("flc_per_technique" in f["balanced"] for f in per_fold):  # folds measured by older code lack it
         summary["flc_per_technique"] = _flc_per_technique([f["balanced"]["flc_per_technique"] for f in per_fold])
     return summary

@@ -39,22 +39,43 @@ class AnnotatedText:
     masked: tuple[tuple[int, int], ...] = ()
 
 
-def read_ptc_folder(folder: Path) -> list[AnnotatedText]:
-    """Every article of a PTC-format folder with its labels, and its unmapped spans if any."""
-    articles = ptc.read_articles(folder / "articles")
+@dataclass(frozen=True)
+class AnnotatedFolder:
+    """A PTC-format folder read whole: articles, PTC-labelled spans, the spans to mask, and
+    each article's language ("" where the folder does not say)."""
+
+    articles: dict[str, str]
+    labels: list[ptc.LabelledSpan]
+    masked: dict[str, tuple[tuple[int, int], ...]]
+    languages: dict[str, str]
+
+
+def read_annotated_folder(folder: Path) -> AnnotatedFolder:
+    """Read a PTC-format folder: ``articles/`` or one folder per language, ``labels-flc.tsv``
+    and, from a later scheme, ``labels-2023-scheme.tsv``. In a later-scheme folder an article
+    without a single span is left out: such articles may be unannotated, not free of
+    techniques (multilingual-2023's README)."""
+    articles, languages = ptc.read_corpus_articles(folder)
     labels = ptc.read_labels(folder / "labels-flc.tsv")
     ptc.check_in_range(labels, articles, name=str(folder / "labels-flc.tsv"))
-    grouped = ptc.by_article(labels)
     masked: dict[str, list[tuple[int, int]]] = {}
     if (folder / UNMAPPED_LABELS).is_file():
+        every_span = ptc.read_labels(folder / UNMAPPED_LABELS, with_technique=False)
         mapped = {(row.article_id, row.start, row.end) for row in labels}
-        for row in ptc.read_labels(folder / UNMAPPED_LABELS, with_technique=False):
+        for row in every_span:
             if (row.article_id, row.start, row.end) not in mapped:
                 masked.setdefault(row.article_id, []).append((row.start, row.end))
-    return [
-        AnnotatedText(i, text, tuple(grouped.get(i, ())), tuple(sorted(masked.get(i, ()))))
-        for i, text in articles.items()
-    ]
+        annotated = {row.article_id for row in every_span}
+        articles = {i: text for i, text in articles.items() if i in annotated}
+        languages = {i: languages[i] for i in articles}
+    return AnnotatedFolder(articles, labels, {i: tuple(sorted(spans)) for i, spans in masked.items()}, languages)
+
+
+def read_ptc_folder(folder: Path) -> list[AnnotatedText]:
+    """Every article of a PTC-format folder with its labels, and its unmapped spans if any."""
+    read = read_annotated_folder(folder)
+    grouped = ptc.by_article(read.labels)
+    return [AnnotatedText(i, text, tuple(grouped.get(i, ())), read.masked.get(i, ())) for i, text in read.articles.items()]
 
 
 def read_jsonl(path: Path) -> list[AnnotatedText]:
@@ -124,11 +145,14 @@ class Corpus:
     train_ids: list[str]
     validation_ids: list[str]
     extra: list[tuple[list[AnnotatedText], float]] = field(default_factory=list)
+    masked: dict[str, tuple[tuple[int, int], ...]] = field(default_factory=dict)
+    languages: dict[str, str] = field(default_factory=dict)
 
     def training_texts(self) -> list[tuple[AnnotatedText, float]]:
         """The training articles (weight 1) and every extra text with its source's weight."""
         grouped = ptc.by_article(self.labels)
-        texts = [(AnnotatedText(i, self.articles[i], tuple(grouped.get(i, ()))), 1.0) for i in self.train_ids]
+        texts = [(AnnotatedText(i, self.articles[i], tuple(grouped.get(i, ())), self.masked.get(i, ())), 1.0)
+                 for i in self.train_ids]
         return texts + [(text, weight) for source, weight in self.extra for text in source]
 
 
@@ -144,19 +168,17 @@ def span_words(corpus: Corpus) -> dict[str, int]:
 
 
 def load_corpus(data_dir: Path, data_cfg: Mapping[str, Any]) -> Corpus:
-    """Read the PTC folder and the recipe's extra sources (paths relative to ``data_dir``)."""
-    articles = ptc.read_articles(data_dir / "articles")
-    labels = ptc.read_labels(data_dir / "labels-flc.tsv")
-    ptc.check_in_range(labels, articles, name=str(data_dir / "labels-flc.tsv"))
+    """Read the PTC-format folder and the recipe's extra sources (paths relative to ``data_dir``)."""
+    main = read_annotated_folder(data_dir)
     train_ids, validation_ids = split_articles(
-        list(articles), float(data_cfg["validation_fraction"]), int(data_cfg["split_seed"])
+        list(main.articles), float(data_cfg["validation_fraction"]), int(data_cfg["split_seed"])
     )
     sources, weights = list(data_cfg.get("extra", [])), list(data_cfg.get("extra_weights", []))
     if len(sources) != len(weights):
         raise InputError(f"data.extra names {len(sources)} sources but data.extra_weights gives {len(weights)} weights")
     extra = [(read_source(data_dir / path), float(weight))
              for path, weight in zip(sources, weights, strict=True) if float(weight) > 0]
-    return Corpus(articles, labels, train_ids, validation_ids, extra)
+    return Corpus(main.articles, main.labels, train_ids, validation_ids, extra, main.masked, main.languages)
 
 
 def data_digest(data_dir: Path) -> str:
@@ -165,7 +187,8 @@ def data_digest(data_dir: Path) -> str:
         return hashlib.sha256(data_dir.read_bytes()).hexdigest()
     digest = hashlib.sha256()
     labels = [data_dir / name for name in ("labels-flc.tsv", UNMAPPED_LABELS) if (data_dir / name).is_file()]
-    for path in [*labels, *sorted((data_dir / "articles").glob("article*.txt"))]:
+    articles = [path for folder in ptc.article_folders(data_dir).values() for path in folder.glob("article*.txt")]
+    for path in [*labels, *sorted(articles)]:
         digest.update(path.name.encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()

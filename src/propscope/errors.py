@@ -8,7 +8,8 @@ PropscopeError
 │   ├── SpanOutOfRange
 │   ├── NoArticles        a folder without article<ID>.txt files
 │   ├── UnknownTechnique
-│   └── FetchError        a URL refused, timed out, failed, or not a page
+│   ├── FetchError        a URL refused, timed out, failed, or not a page
+│   └── UnsupportedLanguage  a language no model can read
 ├── ModelError          a missing or corrupt model folder
 ├── MissingExtra        an optional dependency is not installed
 └── StorageError        an output or the library cannot be written: full disk, read-only, locked
@@ -56,6 +57,10 @@ class UnknownTechnique(InputError):
 
 class FetchError(InputError):
     """A URL could not be fetched, or did not give an HTML page."""
+
+
+class UnsupportedLanguage(InputError):
+    """The text is in a language that no model of propscope can read."""
 
 
 class ModelError(PropscopeError):

@@ -1,33 +1,37 @@
 """One answer to "analyse this text, from the library if it is there", for the CLI, batch and the server.
 
 The library keeps an analysis per text, model file, sensitivity and decoder (``Analyzer.decoder``).
-One rule for the source: an analysis taken from the library carries the source that the caller
-gives for the text now (a file name, a URL, a title), while the library keeps the one it was
-first stored with.
+One rule for the source and the language: an analysis taken from the library carries the source
+that the caller gives for the text now (a file name, a URL, a title) and the language it is read
+as now, while the library keeps the ones it was first stored with.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
 
-from propscope.analysis import Analysis
+from propscope.analysis import Analysis, TextLanguage
 from propscope.decoding import Sensitivity
 from propscope.ingest import Article
+from propscope.language import Readers
 from propscope.model import Analyzer
 from propscope.store import Library, Stored
 
 
 def lookup(
-    library: Library | None, analyzer: Analyzer, article: Article, sensitivity: Sensitivity | None = None
+    library: Library | None, analyzer: Analyzer, article: Article, sensitivity: Sensitivity | None = None,
+    language: TextLanguage | None = None,
 ) -> Stored | None:
-    """The stored analysis of the article's text by this analyzer at ``sensitivity`` (default its own), if any."""
+    """The stored analysis of the article's text by this analyzer at ``sensitivity`` (default
+    its own), if any, read as ``language``."""
     if library is None:
         return None
     chosen = sensitivity or analyzer.sensitivity
     stored = library.cached(article.text, analyzer.info.sha256, chosen, analyzer.decoder)
     if stored is None:
         return None
-    return replace(stored, analysis=replace(stored.analysis, source=article.source))
+    return replace(stored, analysis=replace(stored.analysis, source=article.source,
+                                            language=language or stored.analysis.language))
 
 
 def store(library: Library, analyzer: Analyzer, analysis: Analysis) -> int:
@@ -36,14 +40,26 @@ def store(library: Library, analyzer: Analyzer, analysis: Analysis) -> int:
 
 
 def analyze_with_library(
-    analyzer: Analyzer, article: Article, library: Library | None, *, name: str, sensitivity: Sensitivity | None = None
+    readers: Readers, article: Article, library: Library | None, *, name: str, sensitivity: Sensitivity | None = None,
+    language: str | None = None,
 ) -> Analysis:
-    """The stored analysis of the article, or a new one, stored when there is a library. ``name``
-    names the text in errors."""
-    stored = lookup(library, analyzer, article, sensitivity)
+    """The stored analysis of the article, or a new one by the model for its language (``language``
+    overrides the detector), stored when there is a library. ``name`` names the text in errors."""
+    if library is None:
+        return readers.analyze(article.text, name=name, source=article.source, sensitivity=sensitivity,
+                               language=language)
+    return analyzed(readers, article, library, name=name, sensitivity=sensitivity, language=language)[1]
+
+
+def analyzed(
+    readers: Readers, article: Article, library: Library, *, name: str, sensitivity: Sensitivity | None = None,
+    language: str | None = None,
+) -> tuple[int, Analysis]:
+    """As ``analyze_with_library``, with the analysis's id in the library."""
+    analyzer, found = readers.route(article.text, language, name=name)
+    stored = lookup(library, analyzer, article, sensitivity, found)
     if stored is not None:
-        return stored.analysis
-    analysis = analyzer.analyze(article.text, name=name, source=article.source, sensitivity=sensitivity)
-    if library is not None:
-        store(library, analyzer, analysis)
-    return analysis
+        return stored.id, stored.analysis
+    analysis = replace(analyzer.analyze(article.text, name=name, source=article.source, sensitivity=sensitivity),
+                       language=found)
+    return store(library, analyzer, analysis), analysis

@@ -28,7 +28,16 @@ from propscope.decoding import DecodingParams, Detection, FloatArray, Sensitivit
 from propscope.errors import ModelError
 from propscope.label_trust import LabelTrust
 from propscope.span_reader import SpanReader
-from propscope.text import Tokens, blocks, line_cut_points, load_tokenizer, require_text, tokenize, windows
+from propscope.text import (
+    Tokens,
+    blocks,
+    line_cut_points,
+    load_tokenizer,
+    require_text,
+    special_ids,
+    tokenize,
+    windows,
+)
 
 MODEL_NAME = "propscope-minilm"
 _PACKAGE_DIR = Path(__file__).resolve().parent
@@ -36,6 +45,9 @@ MODEL_FILES = ("model.onnx", "span_head.npz", "tokenizer.json", "config.json")
 SCORED_SETTING = "high"  # the article score counts the candidate spans of this setting, unfiltered
 T = TypeVar("T")
 R = TypeVar("R")
+# Set on a thread of a worker pool that keeps several analyses going at once: every analyzer
+# then runs its model there on one core (map(), the server's workers).
+_ONE_CORE = threading.local()
 
 
 def shipped_model_dir() -> Path:
@@ -158,11 +170,9 @@ class Analyzer:
         self.threads = threads
         self._session = _session(onnx_path, threads)
         self._one_core_session: Any = None
-        self._worker = threading.local()  # a worker thread of map() runs the one-core session
         self._worker_lock = threading.Lock()
         self.batch_size = batch_size
-        self._cls = self.tokenizer.token_to_id("[CLS]")
-        self._sep = self.tokenizer.token_to_id("[SEP]")
+        self._cls, self._sep = special_ids(self.tokenizer)
 
     # ------------------------------------------------------------ public
 
@@ -262,10 +272,16 @@ class Analyzer:
         return chosen
 
     def _run_on_one_core(self) -> None:
+        _ONE_CORE.on = True
+
+    def _current_session(self) -> Any:
+        """The one-core session on a thread that runs on one core (any analyzer's), else the full one."""
+        if not getattr(_ONE_CORE, "on", False):
+            return self._session
         with self._worker_lock:
             if self._one_core_session is None:
                 self._one_core_session = _session(self.model_dir / "model.onnx", 1)
-        self._worker.session = self._one_core_session
+        return self._one_core_session
 
     def _encode(self, text: str) -> Encoding:
         tokens = tokenize(self.tokenizer, text)
@@ -512,7 +528,7 @@ class Analyzer:
         for row, (start, end) in enumerate(ranges):
             ids[row, : end - start + 2] = [self._cls, *tokens.ids[start:end], self._sep]
             mask[row, : end - start + 2] = 1
-        session = getattr(self._worker, "session", self._session)
+        session = self._current_session()
         probs, hidden = session.run(None, {"input_ids": ids, "attention_mask": mask})
         if probs.ndim == 2:  # a 0.1 model: only the "any technique" channel
             probs = probs[..., None]
@@ -586,9 +602,3 @@ def _session(onnx_path: Path, threads: int) -> Any:
 def default_analyzer() -> Analyzer:
     """The shipped model, loaded once per process."""
     return Analyzer()
-
-
-def analyze(text: str, *, sensitivity: Sensitivity | None = None) -> Analysis:
-    """Analyse one text with the shipped model, at ``sensitivity`` (low, balanced or high;
-    default balanced)."""
-    return default_analyzer().analyze(text, sensitivity=sensitivity)

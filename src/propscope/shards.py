@@ -36,12 +36,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from propscope import tables, techniques
-from propscope.analysis import Analysis, ModelInfo, Source, Span
+from propscope.analysis import Analysis, ModelInfo, Source, Span, TextLanguage
 from propscope.batch import Summary
 from propscope.decoding import Sensitivity, check_sensitivity
 from propscope.errors import ClusterError, InputError, MissingExtra, ModelError, PropscopeError, storage_error
 from propscope.ingest import Record, jsonl_records, row_record
-from propscope.model import Analyzer, model_sha256, shipped_model_dir
+from propscope.language import Readers, language_name
+from propscope.model import model_sha256, shipped_model_dir
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -290,35 +291,37 @@ class AnalyzeBatch:
 
     def __init__(self, model_dir: str | None = None, expected_sha256: str | None = None, threads: int = 1,
                  sensitivity: Sensitivity = "balanced") -> None:
-        self.analyzer = Analyzer(Path(model_dir) if model_dir else None, threads=threads, sensitivity=sensitivity)
-        if expected_sha256 and self.analyzer.info.sha256 != expected_sha256:
-            raise ModelError(f"{self.analyzer.model_dir}: this worker's model (sha256 "
-                             f"{self.analyzer.info.sha256[:12]}…) is not the driver's ({expected_sha256[:12]}…); "
+        self.readers = Readers(Path(model_dir) if model_dir else None, threads=threads, sensitivity=sensitivity)
+        english = self.readers.english
+        if expected_sha256 and english.info.sha256 != expected_sha256:
+            raise ModelError(f"{english.model_dir}: this worker's model (sha256 "
+                             f"{english.info.sha256[:12]}…) is not the driver's ({expected_sha256[:12]}…); "
                              "install the same propscope version on every node")
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         pa = _pyarrow()
-        results = list(self.analyzer.map(self.result, batch.to_pylist()))
+        results = list(self.readers.map(self.result, batch.to_pylist()))
         return pa.Table.from_pylist(results, schema=result_schema())
 
     def result(self, row: dict[str, Any]) -> dict[str, Any]:
-        info = self.analyzer.info
         result: dict[str, Any] = {key: row[key] for key in ("input", "id", "source", "url", "title", "date", "error")}
         result |= {"score": None, "n_spans": None, **{t.id: None for t in techniques.TECHNIQUES}, "spans": [],
-                   "model": info.name, "model_version": info.version, "model_sha256": info.sha256,
-                   "sensitivity": self.analyzer.sensitivity}
+                   "model": None, "model_version": None, "model_sha256": None,
+                   "sensitivity": self.readers.sensitivity, "language": None, "language_note": None}
         if row["error"] is not None:
             return result
         name = f"{Path(row['input']).name} (id {row['id']})"
         try:
-            analysis = self.analyzer.analyze(row["text"], name=name)
+            analysis = self.readers.analyze(row["text"], name=name)
         except InputError as exc:
             return result | {"error": str(exc)}
         except Exception as exc:  # one article must not stop a run over millions
             logger.exception("analysing %s failed", name)
             return result | {"error": f"{name}: the analysis failed ({type(exc).__name__}: {exc})"}
-        return result | {"score": analysis.score, **tables.count_columns(analysis),
-                         "spans": tables.span_rows(analysis)}
+        info = analysis.model
+        return result | {"score": analysis.score, **tables.count_columns(analysis), "spans": tables.span_rows(analysis),
+                         "model": info.name, "model_version": info.version, "model_sha256": info.sha256,
+                         **tables.language_columns(analysis)}
 
 
 @cache
@@ -579,6 +582,10 @@ def import_into(library: Library, out: str | Path, *, encoding: str = "utf-8") -
                           article.get("sensitivity") or "balanced"),
                 Source(name=article["source"], url=article["url"], title=article["title"], date=article["date"]),
             )
+            if article.get("language") is not None:
+                analysis = replace(analysis, language=TextLanguage(
+                    article["language"], language_name(article["language"]) if article["language"] else "unknown",
+                    True, article.get("language_note")))
             # The score also counted candidate spans that the output does not keep.
             library.put(replace(analysis, score=article["score"]))
             stored += 1

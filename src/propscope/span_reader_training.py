@@ -191,7 +191,8 @@ def _export_onnx(model: ReaderModel, path: Path) -> None:
             opset_version=17, dynamo=False,
         )
     generator = torch.Generator().manual_seed(0)
-    ids = torch.randint(1000, 2000, (3, 30), generator=generator)
+    high = min(2000, int(model.encoder.config.vocab_size))  # pieces 1000-2000 of a full vocabulary
+    ids = torch.randint(high // 2, high, (3, 30), generator=generator)
     mask = torch.ones_like(ids)
     mask[1, 20:] = 0
     span_mask = torch.zeros(3, 30)

@@ -185,6 +185,14 @@ class Stored:
     created_at: str
 
 
+@migration
+def m005_language(conn: sqlite3.Connection) -> None:
+    """The language each text was read as, from its analysis, to filter by (null before routing)."""
+    conn.execute("ALTER TABLE analyses ADD COLUMN language TEXT "
+                 "GENERATED ALWAYS AS (json_extract(analysis, '$.language.code')) VIRTUAL")
+    conn.execute("CREATE INDEX analyses_by_language ON analyses (language)")
+
+
 class Library:
     """A propscope library in one SQLite file."""
 
@@ -293,13 +301,17 @@ class Library:
             raise InputError(f"{self.path}: no analysis with id {analysis_id}")
         return _stored(row)
 
-    def rows(self, *, source: str | None = None, query: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
-        """Summary rows, newest first, optionally filtered by source and a text search."""
-        sql = "SELECT id, source, url, title, published, score, n_spans, model_version, created_at FROM analyses"
+    def rows(self, *, source: str | None = None, query: str | None = None, language: str | None = None,
+             limit: int | None = None) -> list[dict[str, Any]]:
+        """Summary rows, newest first, optionally filtered by source, language and a text search."""
+        sql = "SELECT id, source, url, title, published, score, n_spans, model_version, language, created_at FROM analyses"
         where, args = [], []
         if source:
             where.append("source = ?")
             args.append(source)
+        if language:
+            where.append("language = ?")
+            args.append(language.strip().lower())
         if query:
             where.append("(title LIKE ? OR source LIKE ? OR json_extract(analysis, '$.text') LIKE ?)")
             args += [f"%{query}%"] * 3
@@ -309,6 +321,12 @@ class Library:
         if limit:
             sql += f" LIMIT {int(limit)}"
         return self._query(sql, args)
+
+    def languages(self) -> list[dict[str, Any]]:
+        """The languages of the stored analyses, with how many each, most first."""
+        return self._query("SELECT language, json_extract(analysis, '$.language.name') AS name, count(*) AS analyses "
+                           "FROM analyses WHERE language IS NOT NULL AND language != '' "
+                           "GROUP BY language ORDER BY analyses DESC, language")
 
     def stats(self, *, top: int = 10) -> dict[str, list[dict[str, Any]]]:
         """Techniques per source and per month, and the sources with the highest mean score."""
@@ -380,7 +398,8 @@ def summary_row(stored: Stored) -> dict[str, Any]:
     return {
         "id": stored.id, "source": source.name, "url": source.url, "title": source.title, "date": source.date,
         "score": analysis.score, "n_spans": len(analysis.spans), "model_version": analysis.model.version,
-        "created_at": stored.created_at, **{label: counts.get(label, 0) for label in techniques.PTC_LABELS},
+        "language": analysis.language.code if analysis.language else None, "created_at": stored.created_at,
+        **{label: counts.get(label, 0) for label in techniques.PTC_LABELS},
     }
 
 

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 SPAN_COLUMNS = ("id", "start", "end", "technique", "confidence", "text")
 ARTICLE_COLUMNS = ("id", "source", "url", "title", "date", "score", "n_spans", *techniques.IDS,
-                   "model", "model_version", "model_sha256", "sensitivity")
+                   "model", "model_version", "model_sha256", "sensitivity", "language", "language_note")
 
 
 def count_columns(analysis: Analysis) -> dict[str, int]:
@@ -36,7 +36,14 @@ def article_row(article_id: str, analysis: Analysis) -> dict[str, Any]:
         "title": source and source.title, "date": source and source.date, "score": analysis.score,
         **count_columns(analysis), "model": analysis.model.name, "model_version": analysis.model.version,
         "model_sha256": analysis.model.sha256, "sensitivity": analysis.model.sensitivity,
+        **language_columns(analysis),
     }
+
+
+def language_columns(analysis: Analysis) -> dict[str, str | None]:
+    """The language the text was read as, and its note (None for an analysis not routed by language)."""
+    language = analysis.language
+    return {"language": language.code if language else None, "language_note": language.note if language else None}
 
 
 def to_frame(

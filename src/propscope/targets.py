@@ -11,7 +11,6 @@ from typing import Any
 import numpy as np
 
 from propscope import datasets, decoding, techniques
-from propscope.errors import InputError
 from propscope.text import Tokens, tokenize
 
 SHORT_WINDOW = 64  # tokens; windows this short are batched apart from full ones
@@ -70,16 +69,6 @@ def prepare(annotated: datasets.AnnotatedText, tokenizer: Any, weight: float = 1
         span_features=decoding.span_features(text, tokens, spans),
         repeated=np.asarray(repeated, dtype=np.int64).reshape(-1, 2),
     )
-
-
-def special_ids(tokenizer: Any) -> tuple[int, int]:
-    """The tokens the encoder's tokenizer wraps a text in: [CLS] and [SEP], or <s> and </s>."""
-    bare = tokenizer.encode("a", add_special_tokens=False).ids
-    wrapped = tokenizer.encode("a", add_special_tokens=True).ids
-    if len(wrapped) != len(bare) + 2 or wrapped[1:-1] != bare:
-        raise InputError("the encoder's tokenizer does not wrap a text in one start and one end token "
-                         "(like [CLS] ... [SEP] or <s> ... </s>)")
-    return int(wrapped[0]), int(wrapped[-1])
 
 
 def epoch_windows(

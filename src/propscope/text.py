@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
-from propscope.errors import EmptyText, InputError, NotText
+from propscope.errors import EmptyText, InputError, ModelError, NotText
 
 if TYPE_CHECKING:
     from tokenizers import Tokenizer
@@ -157,11 +157,28 @@ def load_tokenizer(path: Path) -> Tokenizer:
 
 
 def tokenize(tokenizer: Tokenizer, text: str) -> Tokens:
-    """Tokenize without special tokens; offsets come back as code points."""
+    """Tokenize without special tokens; offsets come back as code points. A SentencePiece
+    piece that begins a word (``▁word``) covers the space before it: its span starts after
+    that space, so spans never begin with whitespace, whichever tokenizer cut them."""
     encoding = tokenizer.encode(text, add_special_tokens=False)
     ids = np.asarray(encoding.ids, dtype=np.int64)
     spans = np.asarray(encoding.offsets, dtype=np.int64).reshape(-1, 2)
+    for index in np.flatnonzero(spans[:, 1] > spans[:, 0]).tolist():
+        start, end = int(spans[index, 0]), int(spans[index, 1])
+        while start < end and text[start].isspace():
+            start += 1
+        spans[index, 0] = start
     return Tokens(ids=ids, char_spans=spans)
+
+
+def special_ids(tokenizer: Tokenizer) -> tuple[int, int]:
+    """The tokens the encoder's tokenizer wraps a text in: [CLS] and [SEP], or <s> and </s>."""
+    bare = tokenizer.encode("a", add_special_tokens=False).ids
+    wrapped = tokenizer.encode("a", add_special_tokens=True).ids
+    if len(wrapped) != len(bare) + 2 or wrapped[1:-1] != bare:
+        raise ModelError("the encoder's tokenizer does not wrap a text in one start and one end token "
+                         "(like [CLS] ... [SEP] or <s> ... </s>)")
+    return int(wrapped[0]), int(wrapped[-1])
 
 
 def windows(n_tokens: int, size: int, stride: int) -> list[tuple[int, int]]:

@@ -34,8 +34,8 @@ from propscope.checkpoints import TrainingState, run_digest, training_device
 from propscope.datasets import Corpus, data_digest, load_corpus, span_words
 from propscope.errors import TRAIN_EXTRA_MISSING, InputError, MissingExtra
 from propscope.recipe import encoder_dir
-from propscope.targets import TrainingArticle, epoch_batches, prepare, special_ids
-from propscope.text import Tokens, carry_over, load_tokenizer, tokenize
+from propscope.targets import TrainingArticle, epoch_batches, prepare
+from propscope.text import Tokens, carry_over, load_tokenizer, special_ids, tokenize
 from propscope.text import windows as text_windows
 
 try:
@@ -540,7 +540,8 @@ def _export_onnx(model: TaggerModel, path: Path) -> None:
         )
     model.eval()
     generator = torch.Generator().manual_seed(0)
-    ids = torch.randint(1000, 2000, (3, 40), generator=generator)
+    high = min(2000, int(model.encoder.config.vocab_size))  # pieces 1000-2000 of a full vocabulary
+    ids = torch.randint(high // 2, high, (3, 40), generator=generator)
     mask = torch.ones_like(ids)
     mask[1, 25:] = 0
     with torch.no_grad():

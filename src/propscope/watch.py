@@ -37,8 +37,8 @@ from xml.etree import ElementTree
 from propscope import alerts
 from propscope.errors import FetchError, InputError, MissingExtra
 from propscope.ingest import FETCH_TIMEOUT_S, MAX_DOWNLOAD_BYTES, USER_AGENT, Article, fetch
-from propscope.library import lookup, store
-from propscope.model import Analyzer
+from propscope.language import Readers
+from propscope.library import analyzed
 from propscope.store import Library, now, text_sha256
 
 DEFAULT_INTERVAL_S = 15 * 60.0
@@ -263,10 +263,10 @@ def parse_feed(body: bytes, feed_url: str) -> list[FeedEntry]:
 class Watcher:
     """One watch file over one library: ``run_pass`` polls what is due and analyses what is new."""
 
-    def __init__(self, watch_file: WatchFile, library: Library, analyzer: Analyzer, *,
+    def __init__(self, watch_file: WatchFile, library: Library, readers: Readers, *,
                  say: Callable[[str], None] = print, clock: Callable[[], float] = time.time) -> None:
         _feedparser()
-        self.file, self.library, self.analyzer, self.say, self.clock = watch_file, library, analyzer, say, clock
+        self.file, self.library, self.readers, self.say, self.clock = watch_file, library, readers, say, clock
         with library.transaction() as conn:
             conn.executemany("INSERT OR IGNORE INTO feeds (source, feed) VALUES (?, ?)",
                              [(source.name, source.feed) for source in watch_file.sources])
@@ -361,12 +361,7 @@ class Watcher:
         if twin:
             self._mark(entry["url"], "duplicate", digest, twin["analysis_id"], f"the same text as {twin['url']}")
             return
-        stored = lookup(self.library, self.analyzer, article)
-        if stored is None:
-            analysis = self.analyzer.analyze(article.text, name=entry["url"], source=article.source)
-            analysis_id = store(self.library, self.analyzer, analysis)
-        else:
-            analysis, analysis_id = stored.analysis, stored.id
+        analysis_id, analysis = analyzed(self.readers, article, self.library, name=entry["url"])
         self._mark(entry["url"], "done", digest, analysis_id)
         alerts.raise_for_analysis(self.library, self.file.rules, analysis, analysis_id)
 

@@ -10,7 +10,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from propscope import techniques
 from propscope.analysis import Analysis, Span
 from propscope.reports.charts import bar_chart
-from propscope.reports.words import score_reading, sentence_summary, span_colour
+from propscope.reports.words import language_line, score_reading, sentence_summary, span_colour
 
 TEMPLATES = PackageLoader("propscope.reports", "templates")
 _ENV = Environment(
@@ -82,6 +82,7 @@ def render(analysis: Analysis, *, title: str | None = None) -> str:
         ),
         reading=score_reading(analysis.score),
         summary=sentence_summary(analysis),
+        language=language_line(analysis),
     )
 
 
@@ -91,4 +92,5 @@ def render_notebook(analysis: Analysis) -> str:
     return _ENV.get_template("notebook.html").render(
         analysis=analysis, segments=segments(analysis), techniques=techniques,
         counts=analysis.technique_counts(trusted_only=True), reading=score_reading(analysis.score),
+        language=language_line(analysis),
     )

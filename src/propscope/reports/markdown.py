@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from propscope import techniques
 from propscope.analysis import Analysis
-from propscope.reports.words import score_reading, sentence_summary, span_name
+from propscope.reports.words import language_line, score_reading, sentence_summary, span_name
 
 QUOTE_CHARS = 120
 
@@ -24,6 +24,8 @@ def render(analysis: Analysis, *, title: str | None = None) -> str:
         f"{sentence_summary(analysis)}; model {analysis.model.name} {analysis.model.version}.",
         "",
     ]
+    if language := language_line(analysis):
+        lines += [_escape(language) + ("" if language.endswith(".") else "."), ""]
     counts = analysis.technique_counts(trusted_only=True)
     unsure = sum(span.unsure for span in analysis.spans)
     if analysis.spans:

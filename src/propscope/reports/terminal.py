@@ -12,7 +12,7 @@ from rich.text import Text
 
 from propscope import techniques
 from propscope.analysis import Analysis, Span
-from propscope.reports.words import score_reading, sentence_summary, span_colour, span_name
+from propscope.reports.words import language_line, score_reading, sentence_summary, span_colour, span_name
 
 SNIPPET_CHARS = 70
 EVIDENCE_STYLE = "underline"  # a sentence marked by the model's evidence alone
@@ -83,3 +83,6 @@ def render(analysis: Analysis, console: Console) -> None:
         f"Score: [bold]{analysis.score:.2f}[/bold] ({score_reading(analysis.score)}); "
         f"{sentence_summary(analysis)}. Model {analysis.model.name} {analysis.model.version}."
     )
+    if language := language_line(analysis):
+        console.print(language, style="bold yellow" if analysis.language and analysis.language.note else None,
+                      highlight=False, markup=False)

@@ -1,4 +1,5 @@
-"""The words every report uses for an analysis: the score in plain words, and the one-line summary."""
+"""The words every report uses for an analysis: the score in plain words, the one-line summary, and the
+language it was read as."""
 
 from __future__ import annotations
 
@@ -38,3 +39,14 @@ def sentence_summary(analysis: Analysis) -> str:
     if evidence := sum(sentence.evidence for sentence in analysis.sentences):
         summary += f", and signs of a technique without a sure span in {evidence} more"
     return summary
+
+
+def language_line(analysis: Analysis) -> str | None:
+    """The language the text was read as, by which model, and its note; None for an analysis
+    not routed by language."""
+    language = analysis.language
+    if language is None:
+        return None
+    name = language.name if language.code else "not told"
+    line = f"Language: {name} ({'detected' if language.detected else 'as given'}), read by {analysis.model.name}"
+    return f"{line}. Note: {language.note}" if language.note else line

@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -38,11 +38,12 @@ from propscope.analysis import Analysis, Source
 from propscope.decoding import Sensitivity, check_sensitivity
 from propscope.errors import FetchError, InputError, PropscopeError, StorageError
 from propscope.extension import EXTENSION_ID, EXTENSION_ORIGIN
+from propscope.language import Readers
 from propscope.library import lookup, store
-from propscope.model import Analyzer, Internals
+from propscope.model import Internals
 from propscope.reports import html as html_report
 from propscope.reports.charts import bar_chart, stacked_bar_chart
-from propscope.reports.words import score_reading, sentence_summary
+from propscope.reports.words import language_line, score_reading, sentence_summary
 from propscope.server.runtime import InferenceQueue, Metrics, QueueFull
 from propscope.server.schemas import (
     AnalysisOut,
@@ -71,7 +72,8 @@ class Settings:
     """How the server runs; every field has a safe default."""
 
     db: Path | None = None
-    model_dir: Path | None = None
+    model_dir: Path | None = None  # the English model
+    multilingual_dir: Path | None = None  # default: the installed propscope-multilingual, if any
     api_key: str | None = None
     allow_private_urls: bool = False
     max_body_bytes: int = 1_000_000
@@ -144,7 +146,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app. The model is loaded once, here, and shared by all requests."""
     settings = settings or Settings()
     api_key = settings.api_key or os.environ.get(API_KEY_ENV) or None
-    analyzer = Analyzer(settings.model_dir, sensitivity=settings.sensitivity)
+    readers = Readers(settings.model_dir, settings.multilingual_dir, sensitivity=settings.sensitivity)
+    analyzer = readers.english  # loaded now, so that a bad model folder stops the start
     library = Library(settings.db)
     library_lock = threading.Lock()
     # Several workers each run the model on one core; a single worker uses every core for its text.
@@ -169,24 +172,28 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     templates = Jinja2Templates(env=environment)
     environment.globals.update(techniques=techniques, score_reading=score_reading, sentence_summary=sentence_summary,
+                               language_line=language_line,
                                    version=__version__)
 
     def stored(function: Callable[[Library], Any]) -> Any:
         with library_lock:
             return function(library)
 
-    async def analyse(article: ingest.Article, name: str, sensitivity: Sensitivity | None = None) -> tuple[int, Analysis]:
+    async def analyse(article: ingest.Article, name: str, sensitivity: Sensitivity | None = None,
+                      language: str | None = None) -> tuple[int, Analysis]:
         if len(article.text) > settings.max_text_chars:
             raise Problem(413, "Text too long",
                           f"{name}: {len(article.text)} characters; the limit is {settings.max_text_chars}")
-        chosen = sensitivity or analyzer.sensitivity
-        cached = stored(lambda lib: lookup(lib, analyzer, article, chosen))
+        chosen = sensitivity or readers.sensitivity
+        reader, found = await asyncio.to_thread(readers.route, article.text, language, name=name)
+        cached = stored(lambda lib: lookup(lib, reader, article, chosen, found))
         if cached is not None:
             return cached.id, cached.analysis
 
         def run() -> Analysis:
             started = time.perf_counter()
-            result = analyzer.analyze(article.text, name=name, source=article.source, sensitivity=chosen)
+            result = replace(reader.analyze(article.text, name=name, source=article.source, sensitivity=chosen),
+                             language=found)
             metrics.observe_inference(time.perf_counter() - started)
             return result
 
@@ -196,7 +203,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             raise Problem(503, "Busy", "the analysis queue is full; retry shortly", {"Retry-After": "2"}) from None
         except TimeoutError:
             raise Problem(504, "Analysis timed out", f"{name}: no result within {settings.analysis_timeout_s:g} s") from None
-        return stored(lambda lib: store(lib, analyzer, analysis)), analysis
+        return stored(lambda lib: store(lib, reader, analysis)), analysis
 
     async def article_from(text: str | None, url: str | None,
                            source: SourceIn | None = None) -> tuple[ingest.Article, str]:
@@ -289,7 +296,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def api_analyze(body: AnalyzeRequest) -> dict[str, Any]:
         """Analyse a text, or the article at a URL; the result is stored in the library."""
         article, name = await article_from(body.text, body.url, body.source)
-        return output(*await analyse(article, name, body.sensitivity))
+        return output(*await analyse(article, name, body.sensitivity, body.language))
 
     @app.post("/api/v1/analyze/batch", response_model=list[AnalysisOut], tags=["analysis"], responses=analysing)
     async def api_analyze_batch(body: BatchRequest) -> list[dict[str, Any]]:
@@ -299,7 +306,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         results = []
         for index, item in enumerate(body.items):
             article, name = await article_from(item.text, item.url, item.source)
-            results.append(output(*await analyse(article, f"item {index} ({name})", item.sensitivity or body.sensitivity)))
+            results.append(output(*await analyse(article, f"item {index} ({name})", item.sensitivity or body.sensitivity,
+                                                 item.language or body.language)))
         return results
 
     @app.get("/api/v1/analyses/{analysis_id}", response_model=AnalysisOut, tags=["library"],
@@ -310,10 +318,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/api/v1/analyses", response_model=list[SummaryOut], tags=["library"], responses=problems(*always))
     async def api_analyses(
-        source: str | None = None, q: str | None = None, limit: Annotated[int, Query(ge=1, le=500)] = 50
+        source: str | None = None, q: str | None = None, language: str | None = None,
+        limit: Annotated[int, Query(ge=1, le=500)] = 50,
     ) -> list[dict[str, Any]]:
-        """Stored analyses, newest first, by source and a search in titles, sources and texts."""
-        return list(stored(lambda lib: lib.rows(source=source, query=q, limit=limit)))
+        """Stored analyses, newest first, by source, language (ISO 639-1) and a search in titles, sources and texts."""
+        return list(stored(lambda lib: lib.rows(source=source, query=q, language=language, limit=limit)))
 
     @app.get("/api/v1/trends", response_model=list[TrendRowOut], tags=["library"], responses=problems(*always))
     async def api_trends(by: trends.Period = "week", source: str | None = None,
@@ -358,7 +367,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         """The form, prefilled from the query; with ``analyse=1`` it sends itself (the bookmarklet's link)."""
         return templates.TemplateResponse(request, "index.html", {
             "error": None, "text": text, "url": url, "sensitivity": analyzer.sensitivity, "settings": analyzer.settings,
-            "autosubmit": analyse and bool(text.strip() or url.strip())})
+            "language": "", "autosubmit": analyse and bool(text.strip() or url.strip())})
 
     @app.get("/read-in-place", response_class=HTMLResponse, include_in_schema=False)
     async def read_in_place(request: Request) -> Response:
@@ -368,17 +377,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.post("/analyze", response_class=HTMLResponse, include_in_schema=False)
     async def analyze_form(request: Request, text: str = Form(""), url: str = Form(""),
-                           sensitivity: str = Form("")) -> Response:
+                           sensitivity: str = Form(""), language: str = Form("")) -> Response:
         try:
             if not text.strip() and not url.strip():
                 raise InputError("paste a text or give a URL")
             article, name = await article_from(text if text.strip() else None, url.strip() or None)
-            analysis_id, _ = await analyse(article, name, check_sensitivity(sensitivity) if sensitivity else None)
+            analysis_id, _ = await analyse(article, name, check_sensitivity(sensitivity) if sensitivity else None,
+                                           language.strip() or None)
         except (PropscopeError, Problem) as exc:
             status = exc.status if isinstance(exc, Problem) else _status_of(exc)[0]
             return templates.TemplateResponse(request, "index.html", {
                 "error": str(exc), "text": text, "url": url, "sensitivity": sensitivity or analyzer.sensitivity,
-                "settings": analyzer.settings}, status_code=status)
+                "settings": analyzer.settings, "language": language}, status_code=status)
         return RedirectResponse(f"/a/{analysis_id}", status_code=303)
 
     @app.get("/a/{analysis_id}", response_class=HTMLResponse, include_in_schema=False)
@@ -392,9 +402,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "counts": counts, "chart": chart, "source": analysis.source or Source()})
 
     @app.get("/history", response_class=HTMLResponse, include_in_schema=False)
-    async def history(request: Request, q: str = "", source: str = "") -> Response:
-        rows = stored(lambda lib: lib.rows(source=source or None, query=q or None, limit=200))
-        return templates.TemplateResponse(request, "history.html", {"rows": rows, "q": q, "source": source})
+    async def history(request: Request, q: str = "", source: str = "", language: str = "") -> Response:
+        rows = stored(lambda lib: lib.rows(source=source or None, query=q or None, language=language or None, limit=200))
+        languages = stored(lambda lib: lib.languages())
+        return templates.TemplateResponse(request, "history.html", {"rows": rows, "q": q, "source": source,
+                                                                    "language": language, "languages": languages})
 
     @app.get("/corpus", response_class=HTMLResponse, include_in_schema=False)
     async def corpus(request: Request) -> Response:

@@ -25,7 +25,9 @@ class AnalyzeRequest(BaseModel):
         description="low: only spans the model is sure of; balanced: the best F1; high: every plausible "
                     "candidate. Default: the server's setting (balanced unless started otherwise).",
     )
-
+    language: str | None = Field(
+        default=None, description="The text's language as an ISO 639-1 code (en, fr, ru, ...), instead of "
+                                  "detecting it; it chooses the model.")
     source: SourceIn | None = Field(
         default=None,
         description="Where the text came from, stored with the analysis (default: its first line as the title). "
@@ -44,6 +46,7 @@ class AnalyzeRequest(BaseModel):
 class BatchRequest(BaseModel):
     items: list[AnalyzeRequest] = Field(min_length=1)
     sensitivity: Sensitivity | None = Field(default=None, description="For every item that sets none itself.")
+    language: str | None = Field(default=None, description="For every item that sets none itself.")
 
 
 class AlternativeOut(BaseModel):
@@ -86,6 +89,13 @@ class SourceOut(BaseModel):
     date: str | None
 
 
+class LanguageOut(BaseModel):
+    code: str = Field(description="ISO 639-1; empty when no language can be told.")
+    name: str
+    detected: bool = Field(description="False when the request named it.")
+    note: str | None = Field(description="What a reader must know: an untrained language, a mixed text.")
+
+
 class AnalysisOut(BaseModel):
     """A stored analysis: its library id and the Analysis (schema version 1)."""
 
@@ -97,6 +107,7 @@ class AnalysisOut(BaseModel):
     score: float
     model: ModelOut
     source: SourceOut | None
+    language: LanguageOut | None
 
 
 class SummaryOut(BaseModel):
@@ -108,6 +119,7 @@ class SummaryOut(BaseModel):
     score: float
     n_spans: int
     model_version: str
+    language: str | None
     created_at: str
 
 
