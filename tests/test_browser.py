@@ -8,8 +8,9 @@ from propscope import techniques
 from propscope.analysis import Analysis, ModelInfo, Span
 from propscope.model import Analyzer
 from propscope.reports import html
+from propscope.server import Settings
 
-from .conftest import PROPAGANDA, LiveServer
+from .conftest import PROPAGANDA, SENTENCES, LiveServer
 
 pytestmark = pytest.mark.browser
 HOSTILE = '\n\nA reader wrote: <script>window.pwned = true</script> <img src=x onerror="window.pwned = true">\n'
@@ -150,3 +151,32 @@ def test_a_span_nested_in_one_of_the_same_technique_stands_out(browser, tmp_path
     assert looks["those bitter "]["background"] == _rgb(pale) != _rgb(colour)
     assert looks["those bitter "]["stripes"] == "none"
     page.close()
+
+
+def test_web_page_reads_another_language_shows_it_and_filters_by_it(
+    browser, tiny_multilingual_model: Path, tmp_path: Path
+) -> None:
+    server = LiveServer(Settings(db=tmp_path / "library.db", multilingual_dir=tiny_multilingual_model))
+    try:
+        page = browser.new_page(viewport={"width": 1000, "height": 900})
+        page.goto(server.url + "/")
+        page.fill("#text", SENTENCES["bg"])
+        page.click("#analyse")
+        page.wait_for_url(lambda url: "/a/" in url)
+        line = page.locator("#language")
+        assert line.is_visible() and "Language: Bulgarian (detected), read by propscope-multilingual" in line.inner_text()
+        assert "not trained on Bulgarian" in line.inner_text()
+        assert page.locator("#article").get_attribute("lang") == "bg"
+        page.goto(server.url + "/")
+        page.fill("#text", SENTENCES["bg"])
+        page.fill("#language", "ru")
+        page.click("#analyse")
+        page.wait_for_url(lambda url: "/a/" in url)
+        assert "Language: Russian (as given)" in page.locator("#language").inner_text()
+        page.goto(server.url + "/history")
+        page.select_option("#language", "ru")
+        page.click("form.search button")
+        page.wait_for_url(lambda url: "language=ru" in url)
+        assert page.locator("tbody tr").count() == 1
+    finally:
+        server.stop()

@@ -1,9 +1,10 @@
 """One answer to "analyse this text, from the library if it is there", for the CLI, batch and the server.
 
 The library keeps an analysis per text, model file, sensitivity and decoder (``Analyzer.decoder``).
-One rule for the source and the language: an analysis taken from the library carries the source
-that the caller gives for the text now (a file name, a URL, a title) and the language it is read
-as now, while the library keeps the ones it was first stored with.
+One rule for the source: an analysis taken from the library carries the source that the caller
+gives for the text now (a file name, a URL, a title), while the library keeps the one it was first
+stored with. A text read as another language than its stored analysis says is analysed and stored
+again.
 """
 
 from __future__ import annotations
@@ -28,10 +29,17 @@ def lookup(
         return None
     chosen = sensitivity or analyzer.sensitivity
     stored = library.cached(article.text, analyzer.info.sha256, chosen, analyzer.decoder)
-    if stored is None:
+    if stored is None or not _same_reading(stored.analysis.language, language):
         return None
     return replace(stored, analysis=replace(stored.analysis, source=article.source,
                                             language=language or stored.analysis.language))
+
+
+def _same_reading(stored: TextLanguage | None, now: TextLanguage | None) -> bool:
+    """Whether a stored analysis was read as the language a text is read as now: a text read
+    again as another language (or named where it was detected) is analysed and stored anew, so
+    that its page says how it was read last."""
+    return now is None or stored is None or (stored.code, stored.detected) == (now.code, now.detected)
 
 
 def store(library: Library, analyzer: Analyzer, analysis: Analysis) -> int:

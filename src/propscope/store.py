@@ -268,9 +268,11 @@ class Library:
         source = analysis.source or Source()
         with self.transaction() as conn:
             row = conn.execute(
-                "SELECT id, decoder FROM analyses WHERE text_sha256 = ? AND model_sha256 = ? AND sensitivity = ?", key
+                "SELECT id, decoder, language, json_extract(analysis, '$.language.detected') AS detected "
+                "FROM analyses WHERE text_sha256 = ? AND model_sha256 = ? AND sensitivity = ?", key
             ).fetchone()
-            if row and row["decoder"] == decoder:
+            reading = (analysis.language.code, int(analysis.language.detected)) if analysis.language else (None, None)
+            if row and row["decoder"] == decoder and (row["language"], row["detected"]) == reading:
                 return int(row["id"])
             values = (analysis.model.version, source.name, source.url, source.title, source.date, analysis.score,
                       len(analysis.spans), now(), json.dumps(analysis.to_dict(), ensure_ascii=False), decoder)
