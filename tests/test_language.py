@@ -20,7 +20,9 @@ from propscope.model import Analyzer, shipped_model_dir
 from propscope.server import Settings
 from propscope.store import Library
 
-from .conftest import PROPAGANDA, SENTENCES, LiveServer
+from .conftest import PROPAGANDA, REPO, SENTENCES, LiveServer
+
+EXAMPLES = REPO / "examples"
 
 
 @pytest.fixture(scope="module")
@@ -36,6 +38,10 @@ def test_each_language_goes_to_the_model_that_reads_it(readers: Readers) -> None
     assert (french.language.code, french.language.name, french.language.detected, french.language.note) == (
         "fr", "French", True, None)
     assert Analysis.from_dict(json.loads(json.dumps(french.to_dict()))) == french
+    for code in ("fr", "ru", "pl"):  # the example articles of docs/languages.md
+        example = readers.analyze((EXAMPLES / f"article-{code}.txt").read_text(encoding="utf-8"))
+        assert (example.language.code, example.model.name, example.language.note) == (
+            code, "propscope-multilingual", None)
 
 
 def test_an_untrained_language_is_read_with_a_note_naming_the_closest_trained_ones(readers: Readers) -> None:
