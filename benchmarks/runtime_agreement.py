@@ -60,7 +60,8 @@ def child(model_dir: Path, articles_dir: Path, limit: int, precision: bool, out:
     import onnxruntime
 
     from propscope import ptc
-    from propscope.model import Analyzer, Internals
+    from propscope.model import Analyzer
+    from propscope.model_internals import Internals
 
     analyzer = Analyzer(model_dir, threads=1)
     internals = Internals(analyzer)

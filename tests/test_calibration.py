@@ -7,7 +7,8 @@ import pytest
 
 from propscope import calibration, ptc, scoring, span_filter
 from propscope.decoding import DISABLED, evidence_ranges
-from propscope.model import Analyzer, Internals
+from propscope.model import Analyzer
+from propscope.model_internals import Internals
 
 from .conftest import CALM, WAR_REPORT, WAR_REPORT_OBVIOUS
 

@@ -17,7 +17,8 @@ from propscope import decoding, environment, span_filter, techniques
 from propscope.analysis import DEFAULT_SCORE_RATE
 from propscope.decoding import DISABLED
 from propscope.errors import EmptyText, InputError, ModelError
-from propscope.model import Analyzer, Internals
+from propscope.model import Analyzer
+from propscope.model_internals import Internals
 from propscope.ptc import LabelledSpan
 from propscope.recipe import DEFAULT_CONFIG, load_config
 from propscope.scoring import span_identification

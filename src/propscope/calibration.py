@@ -22,7 +22,8 @@ import numpy as np
 from propscope import label_trust, ptc, scoring, span_filter
 from propscope.decoding import DISABLED, DecodingParams, Detection, FloatArray
 from propscope.label_trust import LabelTrust
-from propscope.model import Analyzer, Encoding, Internals
+from propscope.model import Analyzer, Encoding
+from propscope.model_internals import Internals
 from propscope.predict import label_spans, labelled_rows
 from propscope.text import line_bounds
 

@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from propscope import environment
-from propscope.model import Analyzer, Internals
+from propscope.model import Analyzer
+from propscope.model_internals import Internals
 from tests.conftest import CALM, PROPAGANDA, WAR_REPORT
 
 FINGERPRINT = Path(__file__).resolve().parent / "propscope-minilm.npz"

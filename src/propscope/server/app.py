@@ -40,7 +40,7 @@ from propscope.errors import FetchError, InputError, PropscopeError, StorageErro
 from propscope.extension import EXTENSION_ID, EXTENSION_ORIGIN
 from propscope.language import Readers
 from propscope.library import lookup, store
-from propscope.model import Internals
+from propscope.model_internals import Internals
 from propscope.reports import html as html_report
 from propscope.reports.charts import bar_chart, stacked_bar_chart
 from propscope.reports.words import language_line, score_reading, sentence_summary
