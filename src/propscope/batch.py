@@ -77,8 +77,7 @@ def output_row(record: Record, analysis: Analysis | None) -> dict[str, Any]:
             "score": analysis.score,
             "model_version": analysis.model.version,
             "model": analysis.model.name,
-            "language": analysis.language.code if analysis.language else None,
-            "language_note": analysis.language.note if analysis.language else None,
+            **tables.language_columns(analysis),
             "counts": analysis.technique_counts(),
             "spans": tables.span_rows(analysis),
         }
