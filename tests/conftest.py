@@ -198,6 +198,16 @@ def write_tiny_multilingual(folder: Path) -> Path:
     return folder
 
 
+def tiny_multilingual_recipe(encoder: Path) -> list[str]:
+    """The multilingual recipe's options, shrunk for a tiny encoder and corpus."""
+    args = ["--config", str(REPO / "configs" / "multilingual.toml")]
+    for override in (f'model.encoder="{encoder}"', "model.window_tokens=32", "model.inference_stride=24",
+                     "model.span_hidden=16", "train.epochs=2", "train.batch_size=4", "data.extra=[]",
+                     "data.extra_weights=[]"):
+        args += ["--set", override]
+    return args
+
+
 @pytest.fixture(scope="session")
 def tiny_multilingual_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny propscope-multilingual: the converter's encoder from a tiny Q4 file, trained for
@@ -213,11 +223,8 @@ def tiny_multilingual_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     corpus = write_tiny_multilingual(root / "corpus")
     texts = {language: [text for text, _ in articles.values()] for language, articles in TINY_MULTILINGUAL.items()}
     q4_encoder.convert(write_tiny_q4(root / "tiny.bin").path, root / "encoder", texts, size=40)
-    args = ["train", "--data", str(corpus), "--out", str(root / "model"), "--config", str(REPO / "configs" / "multilingual.toml")]
-    for override in (f'model.encoder="{root / "encoder"}"', "model.window_tokens=32", "model.inference_stride=24",
-                     "model.span_hidden=16", "train.epochs=2", "train.batch_size=4", "data.extra=[]",
-                     "data.extra_weights=[]", "data.validation_fraction=0.25"):
-        args += ["--set", override]
+    args = ["train", "--data", str(corpus), "--out", str(root / "model"), *tiny_multilingual_recipe(root / "encoder"),
+            "--set", "data.validation_fraction=0.25"]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     return root / "model"

@@ -1,6 +1,7 @@
 """The shipped model on hand-written texts: real outputs, no mocks."""
 
 import dataclasses
+import functools
 import json
 import math
 import re
@@ -24,7 +25,7 @@ from propscope.recipe import DEFAULT_CONFIG, load_config
 from propscope.scoring import span_identification
 
 from .conftest import CALM, PROPAGANDA, WAR_REPORT, WAR_REPORT_OBVIOUS
-from .fingerprints.write import FINGERPRINT, TEXTS, token_probabilities
+from .fingerprints.write import FINGERPRINTS, TEXTS, model_dir, token_probabilities
 
 # How far a token probability may move from the shipped model's fingerprint. Under the locked
 # runtime (constraints.txt) it does not move at all, on any x86-64 CPU; a release that re-rounds
@@ -245,12 +246,22 @@ def test_open_name_calling_is_shown_with_tight_spans(analyzer: Analyzer) -> None
     assert len(shown) >= len(WAR_REPORT_OBVIOUS) / 2, f"only {shown}"
 
 
-@pytest.mark.parametrize("name", sorted(TEXTS))
-def test_token_probabilities_are_the_shipped_model_s_fingerprint(analyzer: Analyzer, name: str) -> None:
-    with np.load(FINGERPRINT) as stored:
+@functools.cache
+def shipped_analyzer(model: str) -> Analyzer:
+    folder = model_dir(model)
+    assert folder is not None, f"{model} is not installed"
+    return Analyzer(folder)
+
+
+@pytest.mark.parametrize(("model", "name"), [(model, name) for model, texts in TEXTS.items() for name in texts])
+def test_token_probabilities_are_the_shipped_model_s_fingerprint(
+    model: str, name: str
+) -> None:
+    analyzer = shipped_analyzer(model)
+    with np.load(FINGERPRINTS / f"{model}.npz") as stored:
         recorded, meta = stored[name], json.loads(str(stored["meta"]))
     assert meta["sha256"] == analyzer.config["sha256"], "a new model: python -m tests.fingerprints.write"
-    moved = np.abs(token_probabilities(analyzer, TEXTS[name]) - recorded)
+    moved = np.abs(token_probabilities(analyzer, TEXTS[model][name]) - recorded)
     assert moved.max() <= FINGERPRINT_TOLERANCE, (
         f"the model's numbers moved by up to {moved.max():.4f} (mean {moved.mean():.5f}) on {name}: recorded with "
         f"{meta['runtime']} on {meta['int8_path']}; now {environment.describe()}")

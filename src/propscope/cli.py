@@ -389,6 +389,28 @@ def crossval(data_dir: Path, out_dir: Path, folds: int, seed: int, only: tuple[i
         click.echo(f"Out-of-fold predictions: {out_dir / 'pred.tsv'} (spans), {out_dir / 'tc.tsv'} (gold spans labelled)")
 
 
+@cli.command()
+@click.option("--crossval", "cv_dir", type=click.Path(path_type=Path), required=True,
+              help="A `propscope crossval` run over a corpus of language folders.")
+@click.option("--fold", type=int, required=True, help="The fold whose model ships; its articles measure it.")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True, help="Model folder to write.")
+@click.option("--zero-shot", "zero_shot", type=click.Path(path_type=Path), multiple=True,
+              help="A PTC-format folder in languages the model never trained on, for its zero-shot figures (repeatable).")
+def publish(cv_dir: Path, fold: int, out_dir: Path, zero_shot: tuple[Path, ...]) -> None:
+    """Ship one fold's model of a cross-validation, measured per language on the fold it never saw:
+    for a recipe too slow to train every fold and a final model."""
+    with reported_errors():
+        from propscope.publish import publish_fold
+
+        config = publish_fold(cv_dir, fold, out_dir, zero_shot)
+        for measured, figures in (("held out", config["languages"]), ("zero-shot", config["zero_shot"])):
+            for language, row in figures.items():
+                if row:
+                    click.echo(f"{language:<4} {measured:<10} SI {row['si']:.4f}  FLC {row['flc']:.4f}  "
+                               f"SLC {row['slc']:.4f}  Spearman {row['spearman']:.4f}  ({row['articles']} articles)")
+        click.echo(f"Model: {out_dir} (card: {out_dir / 'MODEL_CARD.md'})")
+
+
 def _texts_by_language(folders: Sequence[Path]) -> dict[str, list[str]]:
     """The articles of PTC-format folders by language; a folder of one unnamed language goes by its own name."""
     texts: dict[str, list[str]] = {}

@@ -39,12 +39,12 @@ _KINDS = {
         "training texts use and the likeliest others (`{encoder}`)",
         "configs/multilingual.toml", "multilingual-2023 (SemEval-2023 Task 3: French, Italian, Russian and Polish)",
         "Trained on English, French, Italian, Russian and Polish news; other languages are read with a note "
-        "(docs/languages.md), and their figures are the zero-shot ones below or none.",
+        "(docs/languages.md), and their figures are the zero-shot ones above or none.",
     ),
 }
 
 
-def _languages_section(config: Mapping[str, Any]) -> str:
+def _languages_section(config: Mapping[str, Any], recipe: Mapping[str, Any]) -> str:
     """Held-out figures per language, where the model's config has them."""
     rows = {**{code: (figures, "held out") for code, figures in config.get("languages", {}).items() if figures},
             **{code: (figures, "zero-shot") for code, figures in config.get("zero_shot", {}).items()}}
@@ -55,13 +55,28 @@ def _languages_section(config: Mapping[str, Any]) -> str:
         f"{f['flc_recall']:.3f} | {f['slc']:.3f} | {f['spearman']:.3f} |" for code, (f, kind) in rows.items())
     return f"""## Figures per language
 At the default setting. A predicted span inside a stretch whose 2023 technique has no PTC label
-counts neither way. {config.get("languages_measured", "")}
+counts neither way. {_fold_measured(recipe)}
 
 | language | measured | articles | SI | FLC | FLC precision | FLC recall | SLC | Spearman |
 |---|---|---|---|---|---|---|---|---|
 {table}
 
 """
+
+
+def _fold_measured(recipe: Mapping[str, Any]) -> str:
+    fold = recipe.get("fold")
+    if not fold:
+        return ""
+    f = fold["figures"]
+    zero_shot = (f" Zero-shot: every article of {', '.join(f'`{name}`' for name in fold['zero_shot_data'])}, in "
+                 "languages it never trained on, read as they are; nothing was tuned on them."
+                 if fold["zero_shot_data"] else "")
+    return (f"Held out: the {len(fold['test_articles'])} articles of fold {fold['fold']} of {fold['folds']} "
+            f"(seed {fold['seed']}, folds by group of {fold['grouping']}), which this "
+            f"model never trained or tuned on. All of them together: SI {f['si']:.3f}, TC {f['tc']:.3f}, "
+            f"FLC {f['flc']:.3f}, SLC {f['slc']:.3f}, Spearman {f['spearman']:.3f}. English articles are all on "
+            f"the training side, so this model has no English figures: English goes to the English model.{zero_shot}")
 
 
 def write(out_dir: Path, *, recipe: Mapping[str, Any], figures: Mapping[str, Any]) -> None:
@@ -188,6 +203,7 @@ def _validation_section(figures: Mapping[str, Any], recipe: Mapping[str, Any]) -
         for name in SENSITIVITIES
     )
     yardstick = ("the cross-validated ones above are the yardstick" if recipe.get("crossval") else
+                 "the figures of the held-out fold above are the yardstick" if recipe.get("fold") else
                  f"the cross-validated and cross-fitted comparisons in `{EXPERIMENTS}` are the yardstick")
     return f"""## Validation figures ({len(recipe['validation_articles'])} held-out articles, this exact file)
 Decoding was tuned on these articles, so these figures are optimistic; {yardstick}.
@@ -209,12 +225,19 @@ def _command(name: str, recipe: Mapping[str, Any]) -> str:
     """The commands that train this model: one trained on every article takes its decoding
     from the cross-validation of its recipe."""
     train = f"`propscope train --data PTC_DIR --out models/{name}"
+    if fold := recipe.get("fold"):
+        return (f"`propscope crossval --data DATA_DIR --out CV_DIR --fold {fold['fold']}`, then `propscope publish "
+                f"--crossval CV_DIR --fold {fold['fold']}"
+                + "".join(f" --zero-shot {name}" for name in fold["zero_shot_data"]) + f" --out models/{name}`")
     if recipe["validation_articles"]:
         return train + "`"
     return f"`propscope crossval --data PTC_DIR --out CV_DIR`, then {train} --crossval CV_DIR`"
 
 
 def _held_out(recipe: Mapping[str, Any], cfg: Mapping[str, Any]) -> str:
+    if fold := recipe.get("fold"):
+        return (f"{len(recipe['validation_articles'])} held out to tune the decoding (seed {cfg['data']['split_seed']}), "
+                f"and the {len(fold['test_articles'])} of fold {fold['fold']} held out to measure it (ids in `recipe.json`)")
     if recipe["validation_articles"]:
         return (f"{len(recipe['validation_articles'])} held out for validation "
                 f"(seed {cfg['data']['split_seed']}; ids in `recipe.json`)")
@@ -236,9 +259,10 @@ def _measuring_setup(recipe: Mapping[str, Any]) -> str:
     if not runtime:
         return ""
     versions = ", ".join(f"{name} {value}" for name, value in runtime["versions"].items())
+    measured = ("The fingerprint in `recipe.json`, the figures that a later run of the same files must give, comes\nout"
+                if "fingerprint" in recipe else "The figures of this card come out")
     return f"""## Measuring setup
-The fingerprint in `recipe.json`, the figures that a later run of the same files must give, comes
-out exactly with {versions}, on {runtime['int8_path']}. The int8 activations are re-rounded from each tensor's range at run
+{measured} exactly with {versions}, on {runtime['int8_path']}. The int8 activations are re-rounded from each tensor's range at run
 time, so another onnxruntime release can move the spans: `constraints.txt` locks these versions,
 `pyproject.toml` admits only releases checked to give the same numbers, and `propscope --version`
 prints what an install has.
@@ -315,7 +339,7 @@ AdamW, encoder lr {cfg['train']['encoder_lr']}, head lr {cfg['train']['head_lr']
 |---|---|---|---|
 {epochs}
 
-{crossval}{_languages_section(config)}
+{crossval}{_languages_section(config, recipe)}
 ## Decoding settings
 `--sensitivity low` shows only spans the model is sure of (each setting maximises F-beta of SI
 plus F-beta of FLC, beta 0.5, and its `sentence_evidence` F-beta of SLC); `balanced`, the

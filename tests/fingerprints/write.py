@@ -1,4 +1,4 @@
-"""Write the shipped model's fingerprint: its token probabilities on the hand-written fixture texts.
+"""Write the shipped models' fingerprints: their token probabilities on hand-written texts.
 
     python -m tests.fingerprints.write
 
@@ -12,12 +12,21 @@ from pathlib import Path
 import numpy as np
 
 from propscope import environment
-from propscope.model import Analyzer
+from propscope.language import shipped_multilingual_dir
+from propscope.model import MODEL_NAME, Analyzer, shipped_model_dir
 from propscope.model_internals import Internals
-from tests.conftest import CALM, PROPAGANDA, WAR_REPORT
+from tests.conftest import CALM, PROPAGANDA, REPO, WAR_REPORT
 
-FINGERPRINT = Path(__file__).resolve().parent / "propscope-minilm.npz"
-TEXTS = {"WAR_REPORT": WAR_REPORT, "PROPAGANDA": PROPAGANDA, "CALM": CALM}
+FINGERPRINTS = Path(__file__).resolve().parent
+EXAMPLES = REPO / "examples"
+# Each shipped model's texts: the English ones hand-written for the tests, the others the examples.
+TEXTS = {
+    MODEL_NAME: {"WAR_REPORT": WAR_REPORT, "PROPAGANDA": PROPAGANDA, "CALM": CALM},
+}
+
+
+def model_dir(model: str) -> Path | None:
+    return shipped_model_dir() if model == MODEL_NAME else shipped_multilingual_dir()
 
 
 def token_probabilities(analyzer: Analyzer, text: str) -> np.ndarray:
@@ -25,9 +34,15 @@ def token_probabilities(analyzer: Analyzer, text: str) -> np.ndarray:
 
 
 if __name__ == "__main__":
-    analyzer = Analyzer(threads=1)
-    meta = {"sha256": analyzer.config["sha256"], "runtime": environment.runtime_versions(),
-            "int8_path": environment.int8_path()}
-    np.savez_compressed(FINGERPRINT, meta=np.array(json.dumps(meta)),
-                        **{name: token_probabilities(analyzer, text) for name, text in TEXTS.items()})
-    print(f"wrote {FINGERPRINT} ({FINGERPRINT.stat().st_size / 1e3:.0f} kB)")
+    for model, texts in TEXTS.items():
+        folder = model_dir(model)
+        if folder is None:
+            print(f"{model}: not installed, its fingerprint left as it is")
+            continue
+        analyzer = Analyzer(folder, threads=1)
+        meta = {"sha256": analyzer.config["sha256"], "runtime": environment.runtime_versions(),
+                "int8_path": environment.int8_path()}
+        written = FINGERPRINTS / f"{model}.npz"
+        np.savez_compressed(written, meta=np.array(json.dumps(meta)),
+                            **{name: token_probabilities(analyzer, text) for name, text in texts.items()})
+        print(f"wrote {written} ({written.stat().st_size / 1e3:.0f} kB)")
