@@ -54,8 +54,12 @@ def test_an_untrained_language_is_read_with_a_note_naming_the_closest_trained_on
                                              "Russian SI 0.41, FLC 0.22; Polish SI 0.38, FLC 0.19 (held-out articles)")
     assert untrained_note("bg", figures, {"bg": {"si": 0.3, "flc": 0.12}}) == (
         "not trained on Bulgarian; measured on Bulgarian articles without training on any: SI 0.30, FLC 0.12")
+    assert untrained_note("ja", figures) == (
+        "not trained on Japanese; figures for the languages it trained on, none close to it, are Russian SI 0.41, "
+        "FLC 0.22; Polish SI 0.38, FLC 0.19 (held-out articles)")
     japanese = readers.analyze(SENTENCES["ja"])
-    assert "not trained on Japanese" in japanese.language.note
+    assert japanese.language.note == ("not trained on Japanese; it trained on no language close to it (French, Italian, "
+                                      "Russian, Polish) (no held-out figures in this model)")
     assert closest("pt", ["en", "fr", "it", "ru", "pl"]) == ["fr", "it"]
     assert closest("de", ["en", "fr"]) == ["en"] and closest("ko", ["en", "fr", "ru"]) == ["fr", "ru"]
 

@@ -161,15 +161,19 @@ def untrained_note(code: str, languages: dict[str, dict[str, float]],
     """The note on a language the model did not train on: its own zero-shot figures where it was
     measured, else the closest trained languages, with their held-out SI and FLC where the
     model's config has them."""
+    name = language_name(code)
     if zero_shot and code in zero_shot:
-        return (f"not trained on {language_name(code)}; measured on {language_name(code)} articles without "
-                f"training on any: {_figures(zero_shot[code])}")
+        return f"not trained on {name}; measured on {name} articles without training on any: {_figures(zero_shot[code])}"
     near = closest(code, languages)
+    similar = any(code in family and family.issuperset(near) for family in FAMILIES)
     if not any(languages[language] for language in near):
-        return (f"not trained on {language_name(code)}; the closest languages it trained on are "
-                f"{', '.join(map(language_name, near))} (no held-out figures in this model)")
+        named = ", ".join(map(language_name, near))
+        kind = f"the closest languages it trained on are {named}" if similar else (
+            f"it trained on no language close to it ({named})")
+        return f"not trained on {name}; {kind} (no held-out figures in this model)"
     measured = "; ".join(f"{language_name(language)} {_figures(languages[language])}" for language in near)
-    return f"not trained on {language_name(code)}; figures for similar languages are {measured} (held-out articles)"
+    kind = "similar languages" if similar else "the languages it trained on, none close to it,"
+    return f"not trained on {name}; figures for {kind} are {measured} (held-out articles)"
 
 
 class Readers:
