@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from propscope import environment
-from propscope.language import shipped_multilingual_dir
+from propscope.language import MULTILINGUAL_NAME, shipped_multilingual_dir
 from propscope.model import MODEL_NAME, Analyzer, shipped_model_dir
 from propscope.model_internals import Internals
 from tests.conftest import CALM, PROPAGANDA, REPO, WAR_REPORT
@@ -22,6 +22,7 @@ EXAMPLES = REPO / "examples"
 # Each shipped model's texts: the English ones hand-written for the tests, the others the examples.
 TEXTS = {
     MODEL_NAME: {"WAR_REPORT": WAR_REPORT, "PROPAGANDA": PROPAGANDA, "CALM": CALM},
+    MULTILINGUAL_NAME: {code: (EXAMPLES / f"article-{code}.txt").read_text(encoding="utf-8") for code in ("fr", "ru", "pl")},
 }
 
 
