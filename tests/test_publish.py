@@ -73,6 +73,7 @@ def test_zero_shot_figures_on_a_trained_language_are_refused(
     result = CliRunner().invoke(cli, ["publish", "--crossval", str(fold_run), "--fold", "0",
                                       "--out", str(tmp_path / "model"), "--zero-shot", str(corpus)])
     assert result.exit_code == 1 and "a language the model trained on" in result.output
+    assert not (tmp_path / "model").exists()
 
 
 def test_publishing_an_unfinished_fold_is_explained(fold_run: Path, tmp_path: Path) -> None:

@@ -41,19 +41,18 @@ def publish_fold(cv_dir: Path, fold: int, out_dir: Path, zero_shot: Sequence[Pat
         raise InputError(f"{out_dir}: exists and is not a model folder; give a new --out")
     assignment = _fold_assignment(cv_dir)
     dealt = json.loads((cv_dir / "summary.json").read_text(encoding="utf-8"))
-    shutil.rmtree(out_dir, ignore_errors=True)
-    shutil.copytree(fold_dir / "model", out_dir)
-
-    config: dict[str, Any] = json.loads((out_dir / "config.json").read_text(encoding="utf-8"))
+    config: dict[str, Any] = json.loads((fold_dir / "model" / "config.json").read_text(encoding="utf-8"))
     config["languages"] = {code: measured["by_language"].get(code, {}) for code in config["languages"]}
     config["zero_shot"] = {}
     for folder in zero_shot:
         corpus = datasets.load_corpus(folder, {"validation_fraction": 0.0, "split_seed": 0})
-        for code, figures in crossval.language_figures(Analyzer(out_dir), corpus).items():
+        for code, figures in crossval.language_figures(Analyzer(fold_dir / "model"), corpus).items():
             if code in config["languages"]:
                 raise InputError(f"{folder}: holds {code} articles, a language the model trained on; "
                                  "zero-shot figures are for languages it never saw")
             config["zero_shot"][code] = figures
+    shutil.rmtree(out_dir, ignore_errors=True)
+    shutil.copytree(fold_dir / "model", out_dir)
     (out_dir / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
 
     recipe = json.loads((out_dir / "recipe.json").read_text(encoding="utf-8"))
